@@ -1,0 +1,63 @@
+"""Composition root: Settings() → logging → services → UI + API → serve."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+SAMPLES_DIR = Path(__file__).parent / "knowledge" / "samples"
+logger = logging.getLogger("ragdesk")
+
+
+def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
+    """FastAPI app with the API routes and the Gradio UI mounted at /."""
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from chatbot.api import build_api_router
+    from chatbot.ui import ChatUI
+
+    api = FastAPI(title="RAGDesk")
+    api.include_router(build_api_router(services))
+    blocks = ChatUI(services.chat, pipeline).build()
+    blocks.queue(default_concurrency_limit=16)
+    return gr.mount_gradio_app(api, blocks, path="/", footer_links=[], show_error=False)
+
+
+def ingest_samples_if_empty(services, pipeline) -> None:  # type: ignore[no-untyped-def]
+    from ingest.pipeline import expand_paths
+
+    kb = services.settings.default_kb
+    if not services.settings.ingest_samples or not services.knowledge.is_empty(kb):
+        return
+    report = pipeline.ingest_files(expand_paths([SAMPLES_DIR]), kb)
+    logger.info("knowledge base %r was empty: ingested the bundled samples (%s)", kb, report.summary())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve RAGDesk.")
+    parser.add_argument("--prepare-only", action="store_true", help="prepare models and samples, then exit")
+    args = parser.parse_args(argv)
+
+    from chatbot.settings import Settings
+    from chatbot.wiring import build_services
+    from ingest.pipeline import IngestPipeline
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    services = build_services(settings)
+    pipeline = IngestPipeline(services.knowledge)
+    ingest_samples_if_empty(services, pipeline)
+    if args.prepare_only:
+        return 0
+    import uvicorn
+
+    logger.info("serving on http://%s:%s", settings.host, settings.port)
+    uvicorn.run(build_web_app(services, pipeline), host=settings.host, port=settings.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

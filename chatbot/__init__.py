@@ -1,0 +1,1 @@
+"""The conversation: settings, model, prompts, chain, history, service and user interface."""

@@ -1,0 +1,141 @@
+"""Conversation history in SQL: the tables, the buffer memory (a BaseChatMessageHistory) and the conversation list."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, delete, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from chatbot.errors import ConversationNotFoundError
+from knowledge.database import Base
+
+TITLE_CHARS = 60
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    kb: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200), default="New conversation")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    content: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+_MESSAGE_TYPES: dict[str, type[BaseMessage]] = {"human": HumanMessage, "ai": AIMessage, "system": SystemMessage}
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    owner: str
+    kb: str
+    title: str
+    updated_at: datetime
+
+
+class SQLChatHistory(BaseChatMessageHistory):
+    """The messages of one conversation; `additional_kwargs` (sources, timings) are kept with each message."""
+
+    def __init__(self, sessions: sessionmaker[Session], conversation_id: str) -> None:
+        self._sessions = sessions
+        self.conversation_id = conversation_id
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        with self._sessions() as s:
+            stmt = select(MessageRow).where(MessageRow.conversation_id == self.conversation_id).order_by(MessageRow.id)
+            return [_MESSAGE_TYPES[r.role](content=r.content, additional_kwargs=dict(r.extra)) for r in s.scalars(stmt)]
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Append messages in one transaction, so a turn is stored whole or not at all."""
+        with self._sessions.begin() as s:
+            conversation = s.get(ConversationRow, self.conversation_id)
+            if conversation is None:
+                raise ConversationNotFoundError("This conversation no longer exists.")
+            s.add_all(
+                MessageRow(
+                    conversation_id=self.conversation_id,
+                    role=m.type,
+                    content=str(m.content),
+                    extra=dict(m.additional_kwargs),
+                )
+                for m in messages
+            )
+            conversation.updated_at = _now()
+            first_question = next((m for m in messages if m.type == "human"), None)
+            if conversation.title == "New conversation" and first_question is not None:
+                conversation.title = " ".join(str(first_question.content).split())[:TITLE_CHARS]
+
+    def clear(self) -> None:
+        with self._sessions.begin() as s:
+            s.execute(delete(MessageRow).where(MessageRow.conversation_id == self.conversation_id))
+
+
+class ConversationStore:
+    """Conversations per owner (a browser, later a signed-in user): create, list, open, delete."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(self, owner: str, kb: str) -> Conversation:
+        row = ConversationRow(id=str(uuid.uuid4()), owner=owner, kb=kb, created_at=_now(), updated_at=_now())
+        with self._sessions.begin() as s:
+            s.add(row)
+        return _conversation(row)
+
+    def list(self, owner: str) -> list[Conversation]:
+        with self._sessions() as s:
+            stmt = select(ConversationRow).where(ConversationRow.owner == owner).order_by(
+                ConversationRow.updated_at.desc()
+            )
+            return [_conversation(r) for r in s.scalars(stmt)]
+
+    def get(self, owner: str, conversation_id: str) -> Conversation:
+        with self._sessions() as s:
+            row = s.get(ConversationRow, conversation_id)
+            if row is None or row.owner != owner:
+                raise ConversationNotFoundError("This conversation does not exist.")
+            return _conversation(row)
+
+    def history(self, owner: str, conversation_id: str) -> SQLChatHistory:
+        self.get(owner, conversation_id)
+        return SQLChatHistory(self._sessions, conversation_id)
+
+    def delete(self, owner: str, conversation_id: str) -> None:
+        self.get(owner, conversation_id)
+        with self._sessions.begin() as s:
+            s.execute(delete(MessageRow).where(MessageRow.conversation_id == conversation_id))
+            s.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
+
+    def rename(self, owner: str, conversation_id: str, title: str) -> None:
+        self.get(owner, conversation_id)
+        with self._sessions.begin() as s:
+            s.execute(update(ConversationRow).where(ConversationRow.id == conversation_id).values(title=title[:200]))
+
+
+def _conversation(row: ConversationRow) -> Conversation:
+    return Conversation(row.id, row.owner, row.kb, row.title, row.updated_at)

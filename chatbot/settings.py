@@ -1,0 +1,65 @@
+"""The one Settings object of the application (env prefix RAGDESK_, nested with __, optional .env)."""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+from knowledge.settings import KnowledgeSettings
+
+
+class LocalLLMSettings(BaseModel):
+    model: str | None = Field(
+        None, description="Hugging Face model id or local directory. Empty means the bundled SmolLM2-135M-Instruct."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the local model runs.")
+    load_in_4bit: bool = Field(True, description="Quantize to 4-bit NF4 with bitsandbytes when running on CUDA.")
+    cpu_threads: int | None = Field(None, ge=1, description="Torch threads on CPU; empty means torch's default.")
+
+
+class OpenAICompatibleSettings(BaseModel):
+    base_url: str = Field("http://localhost:8000/v1", description="OpenAI-compatible server (vLLM, TGI, llama.cpp).")
+    model: str = Field("default", description="Model name the server knows.")
+    api_key: SecretStr = Field(SecretStr("unused"), description="API key for that server.")
+    timeout_s: float = Field(60.0, gt=0, description="Seconds before a request to the server is abandoned.")
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["local", "openai-compatible", "fake"] = Field(
+        "local", description="Local transformers model, an OpenAI-compatible server, or a scripted fake for tests."
+    )
+    local: LocalLLMSettings = Field(default_factory=LocalLLMSettings, description="Local model.")
+    openai: OpenAICompatibleSettings = Field(default_factory=OpenAICompatibleSettings, description="Remote model.")
+    fake_responses: list[str] = Field(
+        ["This is a scripted answer."], description="Replies the fake backend cycles through (tests only)."
+    )
+    max_new_tokens: int = Field(256, ge=1, description="Longest answer, in tokens.")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 means greedy decoding.")
+    top_p: float = Field(0.9, gt=0, le=1, description="Nucleus sampling mass (when temperature > 0).")
+    repetition_penalty: float = Field(
+        1.15, ge=1, le=2, description="Penalty on repeating tokens (local model); small models loop without it."
+    )
+    context_window: int = Field(
+        8192, ge=256, description="Tokens the model can see; the prompt is trimmed to fit with max_new_tokens."
+    )
+
+
+class ChatSettings(BaseModel):
+    history_tokens: int = Field(
+        1024, ge=0, description="Token budget of earlier turns kept as buffer memory; older turns are dropped."
+    )
+    max_question_chars: int = Field(4000, ge=1, description="Longest question accepted, in characters.")
+    no_answer_text: str = Field(
+        "I could not find this in our documentation. Please contact our support team and a person will help you.",
+        description="Reply when the knowledge base has nothing relevant (no model call is made).",
+    )
+
+
+class Settings(KnowledgeSettings):
+    """Everything configurable; built only in app.py (ingest builds its KnowledgeSettings part)."""
+
+    host: str = Field("127.0.0.1", description="Address the web server binds to.")
+    port: int = Field(7860, ge=1, le=65535, description="Port the web server listens on.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    ingest_samples: bool = Field(True, description="Ingest the bundled sample documents when the knowledge base is empty.")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="Language model.")
+    chat: ChatSettings = Field(default_factory=ChatSettings, description="Conversation behaviour.")

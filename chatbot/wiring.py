@@ -1,0 +1,47 @@
+"""build_services(settings): the only place that picks concrete classes for the conversation side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages.utils import count_tokens_approximately
+from sqlalchemy.orm import sessionmaker
+
+from chatbot.history import ConversationStore
+from chatbot.llm import build_chat_model
+from chatbot.service import ChatService, TokenCounter
+from chatbot.settings import Settings
+from knowledge.database import create_tables, open_database
+from knowledge.service import KnowledgeService, build_knowledge_service
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    knowledge: KnowledgeService
+    chat: ChatService
+
+
+def build_services(settings: Settings, llm: BaseChatModel | None = None) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = open_database(settings.sqlalchemy_url)
+    create_tables(engine)
+    knowledge = build_knowledge_service(settings, engine=engine)
+    llm = llm or build_chat_model(settings.llm, settings.data_dir / "models")
+    chat = ChatService(
+        llm=llm,
+        knowledge=knowledge,
+        conversations=ConversationStore(sessionmaker(engine, expire_on_commit=False)),
+        settings=settings.chat,
+        token_counter=_token_counter(llm),
+        default_kb=settings.default_kb,
+    )
+    return Services(settings, knowledge, chat)
+
+
+def _token_counter(llm: BaseChatModel) -> TokenCounter:
+    """The model's own tokenizer when it has one (local models), else LangChain's approximation."""
+    if llm._llm_type == "ragdesk-local":
+        return llm.get_num_tokens_from_messages
+    return count_tokens_approximately

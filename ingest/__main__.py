@@ -1,0 +1,65 @@
+"""`python -m ingest PATH... [--kb NAME]`: add files or folders to a knowledge base from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ingest.pipeline import IngestPipeline, expand_paths
+from knowledge.service import build_knowledge_service
+from knowledge.settings import KnowledgeSettings
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ingest", description="Add documents to a RAGDesk knowledge base.")
+    parser.add_argument("paths", nargs="*", type=Path, help="files or folders to ingest")
+    parser.add_argument("--kb", help="knowledge base name (default: RAGDESK_DEFAULT_KB)")
+    parser.add_argument("--list", action="store_true", help="list the documents of the knowledge base")
+    parser.add_argument("--delete", metavar="DOCUMENT", help="remove a document by name")
+    parser.add_argument("--if-empty", action="store_true", help="only ingest when the knowledge base is empty")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = KnowledgeSettings()
+    kb = args.kb or settings.default_kb
+    knowledge = build_knowledge_service(settings)
+    if args.list:
+        for doc in knowledge.list_documents(kb):
+            print(f"{doc.name}\t{doc.status}\t{doc.chunk_count} chunks\t{doc.size_bytes} bytes\t{doc.updated_at:%Y-%m-%d %H:%M}")
+        return 0
+    if args.delete:
+        if knowledge.remove_document(kb, args.delete):
+            print(f"deleted {args.delete!r} from {kb!r}")
+            return 0
+        print(f"no document named {args.delete!r} in {kb!r}", file=sys.stderr)
+        return 1
+    if not args.paths:
+        print("nothing to do: name files or folders, or use --list / --delete", file=sys.stderr)
+        return 2
+    if args.if_empty and not knowledge.is_empty(kb):
+        print(f"knowledge base {kb!r} already has documents; skipping")
+        return 0
+    return _ingest(IngestPipeline(knowledge), expand_paths(args.paths), kb)
+
+
+def _ingest(pipeline: IngestPipeline, files: list[Path], kb: str) -> int:
+    bar = tqdm(total=len(files), unit="file", desc=f"ingest into {kb}")
+    report = pipeline.ingest_files(files, kb, on_file=lambda i, n, name: bar.update(1 if i else 0))
+    bar.update(bar.total - bar.n)
+    bar.close()
+    for outcome in report.outcomes:
+        detail = f" ({outcome.detail})" if outcome.detail else ""
+        print(f"{outcome.status:>9}  {outcome.name}  {outcome.chunks} chunks{detail}")
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The keyword index: BM25 over chunk texts, tokenized for English words and Chinese (jieba)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from functools import cache
+
+import bm25s
+from bm25s.stopwords import STOPWORDS_EN
+
+from knowledge.registry import ChunkRecord
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_STOPWORDS = frozenset(STOPWORDS_EN)
+
+
+@cache
+def _jieba():  # type: ignore[no-untyped-def]
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """English: lower-case words without stopwords. Chinese: jieba search-mode words plus single characters."""
+    tokens: list[str] = []
+    position = 0
+    lowered = text.lower()
+    for match in _CJK_RUN.finditer(lowered):
+        tokens.extend(_latin_tokens(lowered[position : match.start()]))
+        tokens.extend(_chinese_tokens(match.group()))
+        position = match.end()
+    tokens.extend(_latin_tokens(lowered[position:]))
+    return tokens
+
+
+def _latin_tokens(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text) if w not in _STOPWORDS]
+
+
+def _chinese_tokens(run: str) -> list[str]:
+    words = [w for w in _jieba().cut_for_search(run) if w.strip()]
+    seen = set(words)
+    return words + [c for c in run if c not in seen]
+
+
+class KeywordIndex:
+    """An immutable BM25 index over a fixed list of chunks."""
+
+    def __init__(self, chunks: Sequence[ChunkRecord]) -> None:
+        self.chunks = list(chunks)
+        self._bm25 = bm25s.BM25()
+        if self.chunks:
+            self._bm25.index([tokenize(c.text) or [""] for c in self.chunks], show_progress=False)
+
+    def search(self, query: str, k: int) -> list[tuple[ChunkRecord, float]]:
+        tokens = tokenize(query)
+        if not self.chunks or not tokens:
+            return []
+        ids, scores = self._bm25.retrieve([tokens], k=min(k, len(self.chunks)), show_progress=False)
+        return [(self.chunks[i], float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]

@@ -1,0 +1,157 @@
+"""The document registry: which documents each knowledge base holds, their hash, size, chunks and status.
+
+Chunk texts live here too, so the keyword index can be rebuilt from SQL and the three stores
+(registry, Chroma, keyword index) can be checked against each other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, delete, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from knowledge.database import Base
+
+READY = "ready"
+INGESTING = "ingesting"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("kb", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kb: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(512))
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(20), default=INGESTING)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    kb: Mapped[str] = mapped_column(String(100), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    id: int
+    kb: str
+    name: str
+    content_hash: str
+    size_bytes: int
+    chunk_count: int
+    status: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk as stored: its id, text and metadata (document, position, ordinal)."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+def _info(row: DocumentRow) -> DocumentInfo:
+    return DocumentInfo(
+        row.id, row.kb, row.name, row.content_hash, row.size_bytes, row.chunk_count, row.status, row.updated_at
+    )
+
+
+class DocumentRegistry:
+    """SQL bookkeeping of documents and their chunks, one transaction per change."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def find_by_name(self, kb: str, name: str) -> DocumentInfo | None:
+        with self._sessions() as s:
+            row = s.scalar(select(DocumentRow).where(DocumentRow.kb == kb, DocumentRow.name == name))
+            return _info(row) if row else None
+
+    def find_by_hash(self, kb: str, content_hash: str) -> DocumentInfo | None:
+        with self._sessions() as s:
+            stmt = select(DocumentRow).where(DocumentRow.kb == kb, DocumentRow.content_hash == content_hash)
+            row = s.scalars(stmt).first()
+            return _info(row) if row else None
+
+    def list_documents(self, kb: str) -> list[DocumentInfo]:
+        with self._sessions() as s:
+            rows = s.scalars(select(DocumentRow).where(DocumentRow.kb == kb).order_by(DocumentRow.name))
+            return [_info(r) for r in rows]
+
+    def count_documents(self, kb: str) -> int:
+        with self._sessions() as s:
+            return s.scalar(select(func.count()).select_from(DocumentRow).where(DocumentRow.kb == kb)) or 0
+
+    def begin_document(self, kb: str, name: str, content_hash: str, size_bytes: int) -> int:
+        """Record a document as ingesting (before any chunk is written anywhere) and return its id."""
+        with self._sessions.begin() as s:
+            row = DocumentRow(kb=kb, name=name, content_hash=content_hash, size_bytes=size_bytes, status=INGESTING)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def complete_document(self, document_id: int, chunks: list[ChunkRecord]) -> None:
+        """Store the chunk texts and mark the document ready, in one transaction."""
+        with self._sessions.begin() as s:
+            s.add_all(
+                ChunkRow(
+                    id=c.id, document_id=document_id, kb=c.metadata["kb"], ordinal=c.metadata["ordinal"],
+                    text=c.text, meta=c.metadata,
+                )
+                for c in chunks
+            )
+            row = s.get_one(DocumentRow, document_id)
+            row.chunk_count = len(chunks)
+            row.status = READY
+
+    def chunk_ids(self, document_id: int) -> list[str]:
+        with self._sessions() as s:
+            return list(s.scalars(select(ChunkRow.id).where(ChunkRow.document_id == document_id)))
+
+    def remove_document(self, document_id: int) -> None:
+        with self._sessions.begin() as s:
+            s.execute(delete(ChunkRow).where(ChunkRow.document_id == document_id))
+            s.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
+
+    def unfinished_documents(self) -> list[DocumentInfo]:
+        with self._sessions() as s:
+            return [_info(r) for r in s.scalars(select(DocumentRow).where(DocumentRow.status != READY))]
+
+    def ready_chunks(self, kb: str) -> list[ChunkRecord]:
+        with self._sessions() as s:
+            stmt = (
+                select(ChunkRow)
+                .join(DocumentRow)
+                .where(ChunkRow.kb == kb, DocumentRow.status == READY)
+                .order_by(ChunkRow.document_id, ChunkRow.ordinal)
+            )
+            return [ChunkRecord(r.id, r.text, dict(r.meta)) for r in s.scalars(stmt)]
+
+    def version(self, kb: str) -> str:
+        """A token that changes whenever the ready chunks of a knowledge base change."""
+        with self._sessions() as s:
+            stmt = select(func.count(), func.max(DocumentRow.updated_at), func.sum(DocumentRow.id)).where(
+                DocumentRow.kb == kb, DocumentRow.status == READY
+            )
+            return json.dumps([str(v) for v in s.execute(stmt).one()])

@@ -1,0 +1,95 @@
+"""Hybrid retrieval: Chroma vector search and BM25 keyword search, fused by weighted reciprocal rank."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.vectorstores import VectorStore
+from pydantic import ConfigDict
+
+from knowledge.keyword import KeywordIndex
+from knowledge.settings import RetrievalSettings
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One retrieved chunk as the customer sees it under an answer."""
+
+    document: str
+    position: str
+    snippet: str
+    score: float
+    chunk_id: str
+
+    @classmethod
+    def from_document(cls, doc: Document) -> Source:
+        meta = doc.metadata
+        return cls(
+            document=meta.get("document", "?"),
+            position=meta.get("position", ""),
+            snippet=meta.get("snippet", doc.page_content),
+            score=float(meta.get("score", 0.0)),
+            chunk_id=meta.get("chunk_id", doc.id or ""),
+        )
+
+
+def is_mostly_chinese(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(bool(_CJK.match(c)) for c in letters) / len(letters) > 0.3
+
+
+class HybridRetriever(BaseRetriever):
+    """Vector + keyword retrieval over one knowledge base; returns Documents whose metadata holds the scores."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    vector_store: VectorStore
+    keyword_index: Callable[[], KeywordIndex]
+    settings: RetrievalSettings
+    multilingual_embeddings: bool = False
+    k: int | None = None
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        cfg = self.settings
+        rankings: list[tuple[list[Document], float]] = []
+        if self._vectors_understand(query) and cfg.vector_weight > 0:
+            hits = self.vector_store.similarity_search_with_score(query, k=cfg.candidates)
+            for doc, distance in hits:
+                doc.metadata["vector_score"] = round(1.0 - float(distance), 4)  # cosine similarity
+            rankings.append(([doc for doc, _ in hits], cfg.vector_weight))
+        keyword_docs = []
+        for chunk, score in self.keyword_index().search(query, cfg.candidates):
+            keyword_docs.append(Document(page_content=chunk.text, metadata={**chunk.metadata, "keyword_score": round(score, 4)}))
+        rankings.append((keyword_docs, cfg.keyword_weight))
+        return reciprocal_rank_fusion(rankings, cfg.rrf_k, self.k or cfg.k)
+
+    def _vectors_understand(self, query: str) -> bool:
+        return self.multilingual_embeddings or not is_mostly_chinese(query)
+
+
+def reciprocal_rank_fusion(rankings: list[tuple[list[Document], float]], rrf_k: int, k: int) -> list[Document]:
+    """Weighted RRF over ranked lists of chunks (keyed by chunk_id); metadata of all lists is merged."""
+    fused: dict[str, float] = {}
+    merged: dict[str, dict[str, Any]] = {}
+    texts: dict[str, str] = {}
+    for documents, weight in rankings:
+        for rank, doc in enumerate(documents):
+            key = doc.metadata["chunk_id"]
+            fused[key] = fused.get(key, 0.0) + weight / (rrf_k + rank + 1)
+            merged[key] = {**doc.metadata, **merged.get(key, {})}
+            texts[key] = doc.page_content
+    best = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
+    return [
+        Document(page_content=texts[key], metadata={**merged[key], "score": round(fused[key], 5)}, id=key)
+        for key in best
+    ]

@@ -1,0 +1,158 @@
+"""KnowledgeService: one place that writes a document to all three stores, reads them, and keeps them agreed."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from knowledge.database import create_tables, open_database
+from knowledge.embeddings import build_embeddings
+from knowledge.keyword import KeywordIndex
+from knowledge.registry import ChunkRecord, DocumentInfo, DocumentRegistry
+from knowledge.retriever import HybridRetriever
+from knowledge.settings import KnowledgeSettings
+from knowledge.store import open_chroma_client, open_vector_store
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    """A chunk before it is stored: text plus metadata (position, section...)."""
+
+    text: str
+    metadata: dict[str, str | int | float | bool]
+
+
+def chunk_id(kb: str, document: str, ordinal: int, text: str) -> str:
+    return hashlib.sha256(f"{kb}\0{document}\0{ordinal}\0{text}".encode()).hexdigest()[:32]
+
+
+class KnowledgeService:
+    def __init__(self, settings: KnowledgeSettings, embeddings: Embeddings, registry: DocumentRegistry, chroma) -> None:  # type: ignore[no-untyped-def]
+        self.settings = settings
+        self.embeddings = embeddings
+        self.registry = registry
+        self._chroma = chroma
+        self._stores: dict[str, Any] = {}
+        self._keyword: dict[str, tuple[str, KeywordIndex]] = {}
+        self._lock = threading.Lock()
+
+    # ---- reading -------------------------------------------------------------------------
+    def vector_store(self, kb: str):  # type: ignore[no-untyped-def]
+        with self._lock:
+            if kb not in self._stores:
+                self._stores[kb] = open_vector_store(self._chroma, self.embeddings, kb)
+            return self._stores[kb]
+
+    def keyword_index(self, kb: str) -> KeywordIndex:
+        """The BM25 index of a knowledge base, rebuilt from the registry when its documents changed."""
+        version = self.registry.version(kb)
+        with self._lock:
+            cached = self._keyword.get(kb)
+            if cached is None or cached[0] != version:
+                cached = (version, KeywordIndex(self.registry.ready_chunks(kb)))
+                self._keyword[kb] = cached
+            return cached[1]
+
+    def retriever(self, kb: str, k: int | None = None) -> HybridRetriever:
+        return HybridRetriever(
+            vector_store=self.vector_store(kb),
+            keyword_index=lambda: self.keyword_index(kb),
+            settings=self.settings.retrieval,
+            multilingual_embeddings=self.settings.embeddings.multilingual,
+            k=k,
+        )
+
+    def list_documents(self, kb: str) -> list[DocumentInfo]:
+        return self.registry.list_documents(kb)
+
+    def is_empty(self, kb: str) -> bool:
+        return self.registry.count_documents(kb) == 0
+
+    # ---- writing -------------------------------------------------------------------------
+    def add_document(
+        self,
+        kb: str,
+        name: str,
+        content_hash: str,
+        size_bytes: int,
+        drafts: Sequence[ChunkDraft],
+        progress: ProgressCallback | None = None,
+    ) -> DocumentInfo:
+        """Write a document to registry, Chroma and keyword index; on any failure leave no trace of it."""
+        document_id = self.registry.begin_document(kb, name, content_hash, size_bytes)
+        records = [
+            ChunkRecord(
+                id=chunk_id(kb, name, i, d.text),
+                text=d.text,
+                metadata={**d.metadata, "kb": kb, "document": name, "document_id": document_id, "ordinal": i,
+                          "chunk_id": chunk_id(kb, name, i, d.text)},
+            )
+            for i, d in enumerate(drafts)
+        ]
+        try:
+            self._embed_and_store(kb, records, progress)
+            self.registry.complete_document(document_id, records)
+        except BaseException:
+            self._purge(kb, document_id)
+            raise
+        info = self.registry.find_by_name(kb, name)
+        assert info is not None
+        return info
+
+    def _embed_and_store(self, kb: str, records: list[ChunkRecord], progress: ProgressCallback | None) -> None:
+        collection = self.vector_store(kb)._collection
+        batch = max(self.settings.embeddings.batch_size, 1) * 4
+        for start in range(0, len(records), batch):
+            part = records[start : start + batch]
+            vectors = self.embeddings.embed_documents([r.text for r in part])
+            collection.upsert(
+                ids=[r.id for r in part],
+                embeddings=vectors,  # type: ignore[arg-type]
+                documents=[r.text for r in part],
+                metadatas=[r.metadata for r in part],  # type: ignore[misc]
+            )
+            if progress:
+                progress(min(start + batch, len(records)), len(records))
+
+    def remove_document(self, kb: str, name: str) -> bool:
+        info = self.registry.find_by_name(kb, name)
+        if info is None:
+            return False
+        self._purge(kb, info.id)
+        return True
+
+    def _purge(self, kb: str, document_id: int) -> None:
+        self.vector_store(kb)._collection.delete(where={"document_id": document_id})
+        self.registry.remove_document(document_id)
+
+    def reconcile(self) -> int:
+        """Roll back documents an interrupted ingest left unfinished; returns how many."""
+        unfinished = self.registry.unfinished_documents()
+        for info in unfinished:
+            logger.warning("rolling back interrupted ingest of document id=%s kb=%s", info.id, info.kb)
+            self._purge(info.kb, info.id)
+        return len(unfinished)
+
+
+def build_knowledge_service(
+    settings: KnowledgeSettings, embeddings: Embeddings | None = None, engine: Engine | None = None
+) -> KnowledgeService:
+    engine = engine or open_database(settings.sqlalchemy_url)
+    create_tables(engine)
+    registry = DocumentRegistry(sessionmaker(engine, expire_on_commit=False))
+    chroma = open_chroma_client(settings.vector_store, settings.data_dir)
+    service = KnowledgeService(settings, embeddings or build_embeddings(settings.embeddings), registry, chroma)
+    service.reconcile()
+    return service
