@@ -1,5 +1,6 @@
 """The one Settings object of the application (env prefix RAGDESK_, nested with __, optional .env)."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
@@ -60,6 +61,13 @@ class Settings(KnowledgeSettings):
     host: str = Field("127.0.0.1", description="Address the web server binds to.")
     port: int = Field(7860, ge=1, le=65535, description="Port the web server listens on.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    models_dir: Path | None = Field(
+        None, description="Cache of prepared local models (the converted bundled model). Empty means data_dir/models."
+    )
     ingest_samples: bool = Field(True, description="Ingest the bundled sample documents when the knowledge base is empty.")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Language model.")
     chat: ChatSettings = Field(default_factory=ChatSettings, description="Conversation behaviour.")
+
+    @property
+    def models_path(self) -> Path:
+        return self.models_dir or self.data_dir / "models"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages.utils import count_tokens_approximately
 from sqlalchemy.orm import sessionmaker
@@ -23,12 +24,15 @@ class Services:
     chat: ChatService
 
 
-def build_services(settings: Settings, llm: BaseChatModel | None = None) -> Services:
+def build_services(
+    settings: Settings, llm: BaseChatModel | None = None, embeddings: Embeddings | None = None
+) -> Services:
+    """Build everything from settings; tests may hand in an already loaded model or embeddings."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = open_database(settings.sqlalchemy_url)
     create_tables(engine)
-    knowledge = build_knowledge_service(settings, engine=engine)
-    llm = llm or build_chat_model(settings.llm, settings.data_dir / "models")
+    knowledge = build_knowledge_service(settings, embeddings=embeddings, engine=engine)
+    llm = llm or build_chat_model(settings.llm, settings.models_path)
     chat = ChatService(
         llm=llm,
         knowledge=knowledge,

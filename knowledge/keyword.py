@@ -1,11 +1,9 @@
-"""The keyword index: BM25 over chunk texts, tokenized for English words and Chinese (jieba)."""
+"""The keyword index: BM25 over chunk texts, tokenized for English words and Chinese characters and bigrams."""
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
-from functools import cache
 
 import bm25s
 from bm25s.stopwords import STOPWORDS_EN
@@ -17,16 +15,9 @@ _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _STOPWORDS = frozenset(STOPWORDS_EN)
 
 
-@cache
-def _jieba():  # type: ignore[no-untyped-def]
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
-
-
 def tokenize(text: str) -> list[str]:
-    """English: lower-case words without stopwords. Chinese: jieba search-mode words plus single characters."""
+    """English: lower-case words without stopwords. Chinese: every character and every character bigram
+    (no dictionary needed; robust to domain words a segmenter does not know)."""
     tokens: list[str] = []
     position = 0
     lowered = text.lower()
@@ -43,9 +34,7 @@ def _latin_tokens(text: str) -> list[str]:
 
 
 def _chinese_tokens(run: str) -> list[str]:
-    words = [w for w in _jieba().cut_for_search(run) if w.strip()]
-    seen = set(words)
-    return words + [c for c in run if c not in seen]
+    return list(run) + [run[i : i + 2] for i in range(len(run) - 1)]
 
 
 class KeywordIndex:

@@ -1,0 +1,99 @@
+"""Shared fixtures: real small components (bundled embeddings, tiny or bundled LLM, temp Chroma and SQLite)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+for _name in [n for n in os.environ if n.startswith("RAGDESK_")]:
+    del os.environ[_name]
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from chatbot.settings import Settings  # noqa: E402
+from chatbot.wiring import Services, build_services  # noqa: E402
+from ingest.pipeline import IngestPipeline  # noqa: E402
+from knowledge.embeddings import build_embeddings  # noqa: E402
+from knowledge.settings import EmbeddingSettings  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "knowledge" / "samples"
+
+
+@pytest.fixture(scope="session")
+def embeddings() -> Any:
+    """The bundled all-MiniLM-L6-v2, loaded once."""
+    return build_embeddings(EmbeddingSettings())
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"data_dir": tmp_path / "data", "llm": {"backend": "fake"}, **overrides}
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def make_services(make_settings: Callable[..., Settings], embeddings: Any) -> Callable[..., Services]:
+    def make(llm: Any = None, **overrides: Any) -> Services:
+        return build_services(make_settings(**overrides), llm=llm, embeddings=embeddings)
+
+    return make
+
+
+@pytest.fixture
+def services(make_services: Callable[..., Services]) -> Services:
+    return make_services()
+
+
+@pytest.fixture
+def pipeline(services: Services) -> IngestPipeline:
+    return IngestPipeline(services.knowledge)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer random-weight Llama with a word-level tokenizer and a chat template (~100 KiB)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<unk>", "<pad>", "<s>", "</s>", "SYSTEM", "USER", "ASSISTANT", "END"]
+    words += "the a you can return item within days refund shipping free order help please contact us".split()
+    words += "documents question customer answer is are to of and in for on with 30 48 hours".split()
+    vocab = {w: i for i, w in enumerate(words)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['role'] | upper }} {{ m['content'] }} END {% endfor %}"
+        "{% if add_generation_prompt %}ASSISTANT {% endif %}"
+    )
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=2, eos_token_id=3, pad_token_id=1,
+    )
+    path = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bundled_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The bundled SmolLM2 converted once per test session (about a minute on 2 cores)."""
+    from chatbot.local_model import prepare_bundled_model
+
+    path = tmp_path_factory.mktemp("models")
+    prepare_bundled_model(path)
+    yield path

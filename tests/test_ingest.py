@@ -1,0 +1,111 @@
+"""Ingest writes documents whole to registry, Chroma and keyword index, and is idempotent."""
+
+from pathlib import Path
+
+import pytest
+
+from ingest.__main__ import main as ingest_cli
+from ingest.pipeline import IngestPipeline, expand_paths
+from knowledge.registry import INGESTING
+from tests.conftest import SAMPLES
+
+
+def chroma_ids(services, kb="default"):  # type: ignore[no-untyped-def]
+    return set(services.knowledge.vector_store(kb)._collection.get()["ids"])
+
+
+def keyword_ids(services, kb="default"):  # type: ignore[no-untyped-def]
+    return {c.id for c in services.knowledge.keyword_index(kb).chunks}
+
+
+def test_ingesting_the_same_files_twice_changes_nothing(services, pipeline: IngestPipeline) -> None:
+    files = expand_paths([SAMPLES])
+    first = pipeline.ingest_files(files, "default")
+    ids_before = chroma_ids(services)
+    second = pipeline.ingest_files(files, "default")
+
+    assert {o.status for o in first.outcomes} == {"ingested"}
+    assert {o.status for o in second.outcomes} == {"unchanged"}
+    assert chroma_ids(services) == ids_before == keyword_ids(services)
+    assert len(services.knowledge.list_documents("default")) == len(files) == 7
+
+
+def test_changed_file_replaces_its_chunks_when_reingested(services, pipeline, tmp_path: Path) -> None:
+    doc = tmp_path / "policy.md"
+    doc.write_text("# Policy\n\nThe loyalty discount is 5 percent.")
+    pipeline.ingest_files([doc], "default")
+    old_ids = chroma_ids(services)
+    doc.write_text("# Policy\n\nThe loyalty discount is 12 percent.")
+    report = pipeline.ingest_files([doc], "default")
+
+    assert report.outcomes[0].status == "replaced"
+    assert chroma_ids(services).isdisjoint(old_ids)
+    texts = [c.text for c in services.knowledge.keyword_index("default").chunks]
+    assert any("12 percent" in t for t in texts)
+    assert not any("5 percent" in t for t in texts)
+
+
+def test_identical_content_under_another_name_is_a_duplicate(services, pipeline, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Store opening hours are 9 to 5.")
+    (tmp_path / "b.txt").write_text("Store opening hours are 9 to 5.")
+    report = pipeline.ingest_files([tmp_path / "a.txt", tmp_path / "b.txt"], "default")
+    assert [o.status for o in report.outcomes] == ["ingested", "duplicate"]
+    assert "a.txt" in report.outcomes[1].detail
+
+
+def test_good_files_go_in_when_a_batch_has_broken_ones(services, pipeline, tmp_path: Path) -> None:
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "good.md").write_text("# Good\n\nGift wrapping costs 3 euros.")
+    (batch / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    (batch / "empty.txt").write_bytes(b"")
+    report = pipeline.ingest_files(sorted(batch.iterdir()), "default")
+
+    statuses = {o.name: o.status for o in report.outcomes}
+    assert statuses == {"broken.pdf": "failed", "empty.txt": "failed", "good.md": "ingested"}
+    assert [d.name for d in services.knowledge.list_documents("default")] == ["good.md"]
+
+
+def test_interrupted_ingest_is_rolled_back_when_the_service_starts(make_services, tmp_path: Path) -> None:
+    services = make_services()
+    IngestPipeline(services.knowledge).ingest_files([SAMPLES / "warranty.pdf"], "default")
+    # Simulate a crash between writing Chroma and completing the registry row.
+    doc_id = services.knowledge.registry.begin_document("default", "half.md", "hash", 10)
+    services.knowledge.vector_store("default")._collection.add(
+        ids=["orphan"], embeddings=[[0.1] * 384], documents=["x"], metadatas=[{"document_id": doc_id}]
+    )
+    assert services.knowledge.registry.unfinished_documents()[0].status == INGESTING
+
+    restarted = make_services()
+    assert [d.name for d in restarted.knowledge.list_documents("default")] == ["warranty.pdf"]
+    assert "orphan" not in chroma_ids(restarted)
+    assert chroma_ids(restarted) == keyword_ids(restarted)
+
+
+def test_cli_ingests_a_folder_and_reports_failures(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RAGDESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAGDESK_EMBEDDINGS__BACKEND", "fake")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "faq.md").write_text("# FAQ\n\nWe ship on Saturdays too.")
+    (folder / "bad.csv").write_bytes(b"\x00\x01\x02")
+
+    assert ingest_cli([str(folder), "--kb", "support"]) == 1
+    out = capsys.readouterr().out
+    assert "ingested  faq.md" in out
+    assert "failed  bad.csv" in out
+    assert "binary" in out
+
+    assert ingest_cli(["--kb", "support", "--list"]) == 0
+    assert "faq.md" in capsys.readouterr().out
+    assert ingest_cli(["--kb", "support", "--delete", "faq.md"]) == 0
+    assert ingest_cli(["--kb", "support", "--delete", "faq.md"]) == 1
+
+
+@pytest.mark.parametrize("kb", ["default", "Support (EU) / 客服"])
+def test_knowledge_bases_are_kept_apart(services, pipeline, tmp_path: Path, kb: str) -> None:
+    (tmp_path / "a.md").write_text("# A\n\nThe secret word is marmalade.")
+    pipeline.ingest_files([tmp_path / "a.md"], kb)
+    other = "other" if kb == "default" else "default"
+    assert services.knowledge.retriever(other).invoke("marmalade") == []
+    assert services.knowledge.retriever(kb).invoke("marmalade")[0].metadata["document"] == "a.md"

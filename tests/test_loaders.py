@@ -1,0 +1,89 @@
+"""Loaders keep positions for every format and refuse bad files with a specific reason."""
+
+import io
+import zipfile
+
+import pytest
+
+from ingest.chunking import build_splitter, chunk_document
+from ingest.loaders import UnreadableFileError, load_document
+from ingest.pipeline import safe_document_name
+from knowledge.settings import ChunkingSettings
+from tests.conftest import SAMPLES
+
+
+@pytest.mark.parametrize(
+    ("name", "position"),
+    [
+        ("warranty.pdf", "page 1"),
+        ("aurora-kettle-manual.pdf", "page 2"),
+        ("account-and-password.docx", "Account and password help › Resetting a forgotten password"),
+        ("returns-and-refunds.md", "Returns and refunds › Damaged or defective items"),
+        ("shipping.html", "Shipping and delivery › International shipping"),
+        ("contact-channels.csv", "row 3"),
+        ("faq-zh.md", "常见问题（中文） › 忘记密码怎么办？"),
+    ],
+)
+def test_sample_documents_load_with_positions_when_parsed(name: str, position: str) -> None:
+    document = load_document(name, (SAMPLES / name).read_bytes())
+    assert position in [s.position for s in document.sections]
+
+
+def test_html_inline_markup_does_not_break_sentences_when_parsed() -> None:
+    document = load_document("shipping.html", (SAMPLES / "shipping.html").read_bytes())
+    assert any("Standard delivery: 3 to 5 business days" in s.text for s in document.sections)
+    assert document.title == "Shipping and delivery"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("empty.txt", b"", "empty"),
+        ("blank.md", b"  \n\t \n", "empty"),
+        ("tool.exe", b"MZ\x90\x00", "unsupported file type '.exe'"),
+        ("program.txt", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00", "binary"),
+        ("broken.pdf", b"%PDF-1.4\n this is not really a pdf", "PDF"),
+        ("broken.docx", b"PK\x03\x04 definitely not a zip", ".docx"),
+    ],
+)
+def test_bad_file_gets_specific_reason_when_loaded(name: str, data: bytes, reason: str) -> None:
+    with pytest.raises(UnreadableFileError, match=reason):
+        load_document(name, data)
+
+
+def test_zip_bomb_disguised_as_docx_is_refused_when_loaded() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("word/document.xml", b"\0" * (300 * 1024 * 1024))
+    with pytest.raises(UnreadableFileError, match="zip bomb"):
+        load_document("invoice.docx", buffer.getvalue())
+
+
+def test_chinese_text_in_gb18030_is_decoded_when_loaded() -> None:
+    document = load_document("faq.txt", "退货政策：三十天内可以退货。".encode("gb18030"))
+    assert "三十天" in document.sections[0].text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\boot.ini", "boot.ini"),
+        ("<script>alert(1)</script>.md", "script>.md"),
+        ("bad\x00name\x07.txt", "badname.txt"),
+        ("x" * 300 + ".pdf", "x" * 196 + ".pdf"),
+    ],
+)
+def test_hostile_file_names_are_made_safe_when_stored(raw: str, expected: str) -> None:
+    assert safe_document_name(raw) == expected
+
+
+def test_chinese_text_is_split_at_chinese_sentence_ends_when_chunked() -> None:
+    sentence = "如果收到的商品有破损，请在签收后四十八小时内联系客服。"
+    document = load_document("faq.md", ("# 常见问题\n\n" + sentence * 30).encode())
+    drafts = chunk_document(document, build_splitter(ChunkingSettings(chunk_size=200, chunk_overlap=0)))
+    assert len(drafts) > 1
+    for draft in drafts:
+        body = draft.text.split("\n", 1)[1]
+        assert body.endswith("。"), body[-10:]
+        assert len(body) <= 200
