@@ -10,12 +10,12 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, trim_messages
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, trim_messages
 
 from chatbot.chain import build_answer_chain, build_condense_chain
 from chatbot.errors import InvalidQuestionError, ModelUnavailableError, RagdeskError
 from chatbot.history import Conversation, ConversationStore
-from chatbot.prompts import format_context
+from chatbot.prompts import SYSTEM_PROMPT, format_context
 from chatbot.settings import ChatSettings
 from knowledge.retriever import Source, reciprocal_rank_fusion
 from knowledge.service import KnowledgeService
@@ -62,6 +62,7 @@ class ChatService:
         settings: ChatSettings,
         token_counter: TokenCounter,
         default_kb: str,
+        prompt_token_limit: int = 8192 - 256,
     ) -> None:
         self.llm = llm
         self.knowledge = knowledge
@@ -69,6 +70,7 @@ class ChatService:
         self.settings = settings
         self.default_kb = default_kb
         self._token_counter = token_counter
+        self._prompt_token_limit = prompt_token_limit
         self._condense = build_condense_chain(llm)
         self._answer = build_answer_chain(llm)
 
@@ -107,7 +109,7 @@ class ChatService:
             parts.append(self.settings.no_answer_text)
             yield AnswerDelta(self.settings.no_answer_text)
         else:
-            inputs = {"history": memory, "context": format_context(documents), "question": question}
+            inputs = self._fitted_inputs(memory, documents, question)
             for delta in self._model_stream(inputs):
                 parts.append(delta)
                 yield AnswerDelta(delta)
@@ -137,19 +139,34 @@ class ChatService:
             )
         return question
 
-    def _memory(self, messages: list[BaseMessage]) -> list[BaseMessage]:
+    def _memory(self, messages: list[BaseMessage], budget: int | None = None) -> list[BaseMessage]:
         """Buffer memory: the newest turns that fit the token budget, without stored extras."""
         plain = [type(m)(content=m.content) for m in messages]
-        if self.settings.history_tokens == 0 or not plain:
+        budget = self.settings.history_tokens if budget is None else budget
+        if budget <= 0 or not plain:
             return []
         return trim_messages(
             plain,
-            max_tokens=self.settings.history_tokens,
+            max_tokens=budget,
             token_counter=self._token_counter,
             strategy="last",
             start_on="human",
             end_on="ai",
         )
+
+    def _fitted_inputs(self, memory: list[BaseMessage], documents: list[Document], question: str) -> dict[str, Any]:
+        """Fit the prompt to the model's context: drop the weakest chunks, then the oldest turns."""
+        documents = list(documents)
+        while True:
+            context = format_context(documents)
+            fixed = self._token_counter([SystemMessage(SYSTEM_PROMPT), HumanMessage(context + question)])
+            if fixed <= self._prompt_token_limit or len(documents) <= 1:
+                break
+            documents.pop()
+        budget = max(self._prompt_token_limit - fixed, 0)
+        if memory and self._token_counter(memory) > budget:
+            memory = self._memory(memory, budget)
+        return {"history": memory, "context": context, "question": question}
 
     def _standalone_question(self, question: str, memory: list[BaseMessage]) -> str:
         if not memory:

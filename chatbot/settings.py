@@ -40,7 +40,8 @@ class LLMSettings(BaseModel):
         1.15, ge=1, le=2, description="Penalty on repeating tokens (local model); small models loop without it."
     )
     context_window: int = Field(
-        8192, ge=256, description="Tokens the model can see; the prompt is trimmed to fit with max_new_tokens."
+        8192, ge=256, description="Tokens the model can see; chunks and older turns are dropped so the prompt "
+        "plus max_new_tokens fits."
     )
 
 
@@ -71,3 +72,23 @@ class Settings(KnowledgeSettings):
     @property
     def models_path(self) -> Path:
         return self.models_dir or self.data_dir / "models"
+
+
+def documented_settings(model: type[BaseModel] = Settings, prefix: str = "RAGDESK_") -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every leaf setting, as the README's table lists them."""
+    rows = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(documented_settings(annotation, f"{prefix}{name.upper()}__"))
+            continue
+        default = field.get_default(call_default_factory=True)
+        shown = "" if default is None else default.get_secret_value() if isinstance(default, SecretStr) else default
+        rows.append((f"{prefix}{name.upper()}", f"{shown}", field.description or ""))
+    return rows
+
+
+if __name__ == "__main__":
+    print("| variable | default | meaning |\n|---|---|---|")
+    for variable, default, description in documented_settings():
+        print(f"| `{variable}` | `{default}` | {description} |".replace("``", "(empty)"))

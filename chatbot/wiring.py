@@ -40,6 +40,7 @@ def build_services(
         settings=settings.chat,
         token_counter=_token_counter(llm),
         default_kb=settings.default_kb,
+        prompt_token_limit=settings.llm.context_window - settings.llm.max_new_tokens,
     )
     return Services(settings, knowledge, chat)
 

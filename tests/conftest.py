@@ -42,8 +42,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 @pytest.fixture
 def make_services(make_settings: Callable[..., Settings], embeddings: Any) -> Callable[..., Services]:
-    def make(llm: Any = None, **overrides: Any) -> Services:
-        return build_services(make_settings(**overrides), llm=llm, embeddings=embeddings)
+    def make(chat_model: Any = None, **overrides: Any) -> Services:
+        return build_services(make_settings(**overrides), llm=chat_model, embeddings=embeddings)
 
     return make
 

@@ -1,0 +1,118 @@
+"""End to end in a real Chromium: start the app, upload a document, ask about it, watch the answer stream in with its source."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 240) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the app exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"the app did not come up:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def app_url(tmp_path: Path, bundled_models_dir: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAGDESK_DATA_DIR": str(tmp_path / "data"),
+        "RAGDESK_MODELS_DIR": str(bundled_models_dir),
+        "RAGDESK_PORT": str(port),
+        "RAGDESK_LLM__MAX_NEW_TOKENS": "48",
+        "HF_HUB_OFFLINE": "1",
+    }
+    log = tmp_path / "app.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def page(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def test_uploaded_fact_is_answered_with_its_file_as_source(app_url: str, page, tmp_path: Path) -> None:
+    fact = tmp_path / "zorblax-loyalty.md"
+    fact.write_text(
+        "# Zorblax loyalty card\n\nThe Zorblax loyalty card gives 17 percent off every third Tuesday of the month."
+    )
+    page.goto(app_url)
+    page.get_by_text("Add documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(fact))
+    page.locator("#upload-button").click()
+    page.locator("#upload-report").get_by_text("1 ingested").wait_for()
+
+    page.locator("#question textarea").fill("What discount does the Zorblax loyalty card give?")
+    page.locator("#send").click()
+
+    chat = page.locator("#chat")
+    partial_seen = False
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        text = chat.inner_text()
+        if "Sources" in text:
+            break
+        answer = text.split("What discount does the Zorblax loyalty card give?", 1)[-1].strip()
+        partial_seen = partial_seen or len(answer) > 0
+        time.sleep(0.05)
+    final = chat.inner_text()
+    page.screenshot(path=str(tmp_path / "answer.png"), full_page=True)
+
+    assert "Sources" in final
+    assert "zorblax-loyalty.md" in final.split("Sources", 1)[1]
+    assert partial_seen, "the answer appeared all at once instead of streaming"
+
+    page.reload()
+    page.locator("#chat").get_by_text("What discount does the Zorblax loyalty card give?").wait_for()
+    assert "zorblax-loyalty.md" in page.locator("#chat").inner_text()
