@@ -19,9 +19,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from ingest.pipeline import IngestPipeline  # noqa: E402
-from knowledge.service import build_knowledge_service  # noqa: E402
-from knowledge.settings import KnowledgeSettings  # noqa: E402
+from ingest.pipeline import IngestPipeline
+from knowledge.service import build_knowledge_service
+from knowledge.settings import KnowledgeSettings
 
 KB = "eval"
 

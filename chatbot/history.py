@@ -109,8 +109,10 @@ class ConversationStore:
 
     def list(self, owner: str) -> list[Conversation]:
         with self._sessions() as s:
-            stmt = select(ConversationRow).where(ConversationRow.owner == owner).order_by(
-                ConversationRow.updated_at.desc()
+            stmt = (
+                select(ConversationRow)
+                .where(ConversationRow.owner == owner)
+                .order_by(ConversationRow.updated_at.desc())
             )
             return [_conversation(r) for r in s.scalars(stmt)]
 

@@ -92,7 +92,7 @@ class LocalChatModel(BaseChatModel):
         except OSError as e:
             raise ModelUnavailableError(f"Could not load the model '{source}': {e}") from e
         if device == "cpu":
-            model.to("cpu")
+            model.to("cpu")  # type: ignore[arg-type]
         model.eval()
         name = cfg.local.model or "bundled SmolLM2-135M-Instruct"
         logger.info("llm backend=local model=%s device=%s quantization=%s", name, device, quantization)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from knowledge.service import KnowledgeService
 
 logger = logging.getLogger(__name__)
 
-TokenCounter = Callable[[Sequence[BaseMessage]], int]
+TokenCounter = Callable[[list[BaseMessage]], int]
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,9 @@ class ChatService:
         answer = "".join(parts).strip()
         latency = time.perf_counter() - started
         extra: dict[str, Any] = {
-            "sources": [asdict(s) for s in sources], "standalone_question": standalone, "latency_s": round(latency, 3)
+            "sources": [asdict(s) for s in sources],
+            "standalone_question": standalone,
+            "latency_s": round(latency, 3),
         }
         history.add_messages([HumanMessage(content=question), AIMessage(content=answer, additional_kwargs=extra)])
         yield TurnSaved(answer, sources, latency)
@@ -188,7 +190,9 @@ class ChatService:
         if standalone == question:
             return retriever.invoke(question)
         rankings = [(retriever.invoke(question), 1.0), (retriever.invoke(standalone), 1.0)]
-        return reciprocal_rank_fusion(rankings, self.knowledge.settings.retrieval.rrf_k, retriever.k or self.knowledge.settings.retrieval.k)
+        return reciprocal_rank_fusion(
+            rankings, self.knowledge.settings.retrieval.rrf_k, retriever.k or self.knowledge.settings.retrieval.k
+        )
 
     def _model_stream(self, inputs: dict[str, Any]) -> Iterator[str]:
         try:

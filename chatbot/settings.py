@@ -40,8 +40,10 @@ class LLMSettings(BaseModel):
         1.15, ge=1, le=2, description="Penalty on repeating tokens (local model); small models loop without it."
     )
     context_window: int = Field(
-        8192, ge=256, description="Tokens the model can see; chunks and older turns are dropped so the prompt "
-        "plus max_new_tokens fits."
+        8192,
+        ge=256,
+        description="Tokens the model can see; chunks and older turns are dropped so the prompt "
+        "plus max_new_tokens fits.",
     )
 
 
@@ -65,7 +67,9 @@ class Settings(KnowledgeSettings):
     models_dir: Path | None = Field(
         None, description="Cache of prepared local models (the converted bundled model). Empty means data_dir/models."
     )
-    ingest_samples: bool = Field(True, description="Ingest the bundled sample documents when the knowledge base is empty.")
+    ingest_samples: bool = Field(
+        True, description="Ingest the bundled sample documents when the knowledge base is empty."
+    )
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Language model.")
     chat: ChatSettings = Field(default_factory=ChatSettings, description="Conversation behaviour.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -71,7 +72,10 @@ class ChatUI:
                     with gr.Row():
                         question = gr.Textbox(
                             placeholder="Ask about returns, shipping, warranty, your account…",
-                            show_label=False, scale=6, elem_id="question", max_lines=6,
+                            show_label=False,
+                            scale=6,
+                            elem_id="question",
+                            max_lines=6,
                         )
                         send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
 
@@ -106,10 +110,8 @@ class ChatUI:
 
     def _on_delete(self, owner: str, conversation_id: str | None) -> tuple[Any, ...]:
         if conversation_id:
-            try:
+            with contextlib.suppress(RagdeskError):
                 self.chat.delete_conversation(owner, conversation_id)
-            except RagdeskError:
-                pass
         return self._choices(owner, None), None, []
 
     def _on_send(
@@ -137,7 +139,11 @@ class ChatUI:
             reply["content"] = SORRY
         yield messages, "", conversation_id, self._choices(owner, conversation_id)
 
-    def _on_upload(self, paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[str, Any]:
+    def _on_upload(
+        self,
+        paths: list[str] | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio injects the tracker through this default)
+    ) -> tuple[str, Any]:
         if not paths:
             return "Choose one or more files first.", gr.skip()
 
@@ -151,8 +157,12 @@ class ChatUI:
         except Exception:
             logger.exception("upload failed")
             return SORRY, gr.skip()
-        rows = [f"- **{escape_markdown(o.name)}**: {o.status}" + (f" ({escape_markdown(o.detail)})" if o.detail else "")
-                + (f", {o.chunks} chunks" if o.chunks else "") for o in report.outcomes]
+        rows = [
+            f"- **{escape_markdown(o.name)}**: {o.status}"
+            + (f" ({escape_markdown(o.detail)})" if o.detail else "")
+            + (f", {o.chunks} chunks" if o.chunks else "")
+            for o in report.outcomes
+        ]
         return "\n".join([f"**{report.summary()}**", *rows]), None
 
     # ---- view helpers --------------------------------------------------------------------

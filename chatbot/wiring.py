@@ -48,5 +48,5 @@ def build_services(
 def _token_counter(llm: BaseChatModel) -> TokenCounter:
     """The model's own tokenizer when it has one (local models), else LangChain's approximation."""
     if llm._llm_type == "ragdesk-local":
-        return llm.get_num_tokens_from_messages
+        return lambda messages: llm.get_num_tokens_from_messages(messages)
     return count_tokens_approximately

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     knowledge = build_knowledge_service(settings)
     if args.list:
         for doc in knowledge.list_documents(kb):
-            print(f"{doc.name}\t{doc.status}\t{doc.chunk_count} chunks\t{doc.size_bytes} bytes\t{doc.updated_at:%Y-%m-%d %H:%M}")
+            when = f"{doc.updated_at:%Y-%m-%d %H:%M}"
+            print(f"{doc.name}\t{doc.status}\t{doc.chunk_count} chunks\t{doc.size_bytes} bytes\t{when}")
         return 0
     if args.delete:
         if knowledge.remove_document(kb, args.delete):

@@ -91,7 +91,9 @@ class IngestPipeline:
         try:
             size = path.stat().st_size
             if size > self._max_bytes:
-                raise UnreadableFileError(f"the file is {size / 2**20:.1f} MB; the limit is {self._max_bytes // 2**20} MB")
+                raise UnreadableFileError(
+                    f"the file is {size / 2**20:.1f} MB; the limit is {self._max_bytes // 2**20} MB"
+                )
             return self.ingest_bytes(kb, name, path.read_bytes())
         except UnreadableFileError as e:
             return FileOutcome(name, "failed", detail=str(e))

@@ -51,7 +51,7 @@ def build_embeddings(cfg: EmbeddingSettings) -> Embeddings:
             from langchain_openai import OpenAIEmbeddings
 
             logger.info("embeddings backend=openai-compatible model=%s base_url=%s", cfg.model, cfg.base_url)
-            return OpenAIEmbeddings(
+            return OpenAIEmbeddings(  # type: ignore[call-arg]  # base_url and api_key are field aliases
                 model=cfg.model or "text-embedding-3-small",
                 base_url=cfg.base_url,
                 api_key=cfg.api_key,

@@ -116,8 +116,12 @@ class DocumentRegistry:
         with self._sessions.begin() as s:
             s.add_all(
                 ChunkRow(
-                    id=c.id, document_id=document_id, kb=c.metadata["kb"], ordinal=c.metadata["ordinal"],
-                    text=c.text, meta=c.metadata,
+                    id=c.id,
+                    document_id=document_id,
+                    kb=c.metadata["kb"],
+                    ordinal=c.metadata["ordinal"],
+                    text=c.text,
+                    meta=c.metadata,
                 )
                 for c in chunks
             )

@@ -57,9 +57,7 @@ class HybridRetriever(BaseRetriever):
     multilingual_embeddings: bool = False
     k: int | None = None
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         cfg = self.settings
         rankings: list[tuple[list[Document], float]] = []
         if self._vectors_understand(query) and cfg.vector_weight > 0:
@@ -69,7 +67,9 @@ class HybridRetriever(BaseRetriever):
             rankings.append(([doc for doc, _ in hits], cfg.vector_weight))
         keyword_docs = []
         for chunk, score in self.keyword_index().search(query, cfg.candidates):
-            keyword_docs.append(Document(page_content=chunk.text, metadata={**chunk.metadata, "keyword_score": round(score, 4)}))
+            keyword_docs.append(
+                Document(page_content=chunk.text, metadata={**chunk.metadata, "keyword_score": round(score, 4)})
+            )
         rankings.append((keyword_docs, cfg.keyword_weight))
         return reciprocal_rank_fusion(rankings, cfg.rrf_k, self.k or cfg.k)
 

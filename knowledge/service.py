@@ -96,8 +96,14 @@ class KnowledgeService:
             ChunkRecord(
                 id=chunk_id(kb, name, i, d.text),
                 text=d.text,
-                metadata={**d.metadata, "kb": kb, "document": name, "document_id": document_id, "ordinal": i,
-                          "chunk_id": chunk_id(kb, name, i, d.text)},
+                metadata={
+                    **d.metadata,
+                    "kb": kb,
+                    "document": name,
+                    "document_id": document_id,
+                    "ordinal": i,
+                    "chunk_id": chunk_id(kb, name, i, d.text),
+                },
             )
             for i, d in enumerate(drafts)
         ]

@@ -9,7 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 class EmbeddingSettings(BaseModel):
     backend: Literal["local", "openai-compatible", "fake"] = Field(
-        "local", description="Embedding backend: bundled/local sentence-transformers, an HTTP endpoint, or a fake for tests."
+        "local",
+        description="Embedding backend: bundled/local sentence-transformers, an HTTP endpoint, or a fake for tests.",
     )
     model: str | None = Field(
         None,
@@ -50,9 +51,7 @@ class RetrievalSettings(BaseModel):
 class KnowledgeSettings(BaseSettings):
     """What ingest needs; the full application settings extend it."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="RAGDESK_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="RAGDESK_", env_nested_delimiter="__", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(
         Path("data"), description="Everything the product writes: Chroma, SQLite, uploads, model cache."

@@ -66,8 +66,42 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
     words = ["<unk>", "<pad>", "<s>", "</s>", "SYSTEM", "USER", "ASSISTANT", "END"]
-    words += "the a you can return item within days refund shipping free order help please contact us".split()
-    words += "documents question customer answer is are to of and in for on with 30 48 hours".split()
+    words += [
+        "the",
+        "a",
+        "you",
+        "can",
+        "return",
+        "item",
+        "within",
+        "days",
+        "refund",
+        "shipping",
+        "free",
+        "order",
+        "help",
+        "please",
+        "contact",
+        "us",
+    ]
+    words += [
+        "documents",
+        "question",
+        "customer",
+        "answer",
+        "is",
+        "are",
+        "to",
+        "of",
+        "and",
+        "in",
+        "for",
+        "on",
+        "with",
+        "30",
+        "48",
+        "hours",
+    ]
     vocab = {w: i for i, w in enumerate(words)}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -80,8 +114,16 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=1024, bos_token_id=2, eos_token_id=3, pad_token_id=1,
+        vocab_size=len(words),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=1,
     )
     path = tmp_path_factory.mktemp("tiny-llama")
     LlamaForCausalLM(config).save_pretrained(path)
@@ -96,4 +138,4 @@ def bundled_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
 
     path = tmp_path_factory.mktemp("models")
     prepare_bundled_model(path)
-    yield path
+    return path

@@ -1,4 +1,4 @@
-"""The chat service: retrieval feeds the prompt, follow-ups are condensed, turns are saved whole, bad input is refused."""
+"""The chat service: retrieval feeds the prompt, follow-ups are condensed, turns are saved whole, bad input refused."""
 
 from typing import Any
 

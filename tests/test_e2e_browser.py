@@ -1,4 +1,4 @@
-"""End to end in a real Chromium: start the app, upload a document, ask about it, watch the answer stream in with its source."""
+"""End to end in a real Chromium: start the app, upload a document, ask about it, see the answer stream in."""
 
 from __future__ import annotations
 

@@ -10,7 +10,9 @@ def test_conversation_survives_reopening_the_database(make_services) -> None:
     services = make_services(chat_model=None)
     conversation = services.chat.new_conversation("browser-1")
     history = services.chat.conversations.history("browser-1", conversation.id)
-    history.add_messages([HumanMessage("Where is my parcel?"), AIMessage("It ships tomorrow.", additional_kwargs={"sources": []})])
+    history.add_messages(
+        [HumanMessage("Where is my parcel?"), AIMessage("It ships tomorrow.", additional_kwargs={"sources": []})]
+    )
 
     reopened = make_services()
     listed = reopened.chat.list_conversations("browser-1")
@@ -30,7 +32,10 @@ def test_memory_keeps_only_the_newest_turns_within_the_token_budget(make_service
     services = make_services(chat={"history_tokens": 60})
     messages = []
     for i in range(20):
-        messages += [HumanMessage(f"question number {i} " + "word " * 10), AIMessage(f"answer number {i} " + "word " * 10)]
+        messages += [
+            HumanMessage(f"question number {i} " + "word " * 10),
+            AIMessage(f"answer number {i} " + "word " * 10),
+        ]
     kept = services.chat._memory(messages)
 
     assert 0 < len(kept) < len(messages)
