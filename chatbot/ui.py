@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 UPLOAD_TYPES = [".pdf", ".docx", ".txt", ".md", ".html", ".htm", ".csv"]
 SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
+_MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
 
 
 class Uploader(Protocol):
@@ -42,7 +43,8 @@ def render_answer(answer: str, sources: list[Source]) -> str:
     lines = [answer, "", "**Sources**"]
     for number, source in enumerate(sources, start=1):
         where = f" · {escape_markdown(source.position)}" if source.position else ""
-        snippet = escape_markdown(source.snippet[:180]) + ("…" if len(source.snippet) > 180 else "")
+        plain = _MARKDOWN_EMPHASIS.sub("", source.snippet)
+        snippet = escape_markdown(plain[:180]) + ("…" if len(plain) > 180 else "")
         lines.append(f"{number}. **{escape_markdown(source.document)}**{where} — {snippet}")
     return "\n".join(lines)
 

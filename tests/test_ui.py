@@ -1,0 +1,27 @@
+"""What the UI shows: sources under the answer, document and user text shown literally (no markup runs)."""
+
+import re
+
+from chatbot.ui import escape_markdown, render_answer
+from knowledge.retriever import Source
+
+
+def test_sources_are_listed_under_the_answer_with_position() -> None:
+    shown = render_answer(
+        "Within 30 days.", [Source("returns.md", "Returns › Window", "You have **30 days**.", 0.1, "c1")]
+    )
+    answer, sources = shown.split("**Sources**")
+    assert answer.strip() == "Within 30 days."
+    assert "returns\\.md" in sources
+    assert "Returns › Window" in sources
+    assert "You have 30 days\\." in sources  # emphasis markers removed, text kept
+
+
+def test_html_in_document_text_is_escaped_when_shown() -> None:
+    shown = render_answer("ok", [Source("<img src=x onerror=alert(1)>.md", "", "<script>alert(1)</script>", 0.1, "c")])
+    assert re.search(r"(?<!\\)<", shown) is None  # every angle bracket is escaped: shown, never parsed
+    assert "\\<script\\>" in shown
+
+
+def test_escape_markdown_neutralises_links_and_headings() -> None:
+    assert escape_markdown("# [click](http://evil)") == "\\# \\[click\\]\\(http://evil\\)"
