@@ -31,9 +31,16 @@ def build_model_dir(path: Path, layers: int, hidden: int) -> None:
     )
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
     config = LlamaConfig(
-        vocab_size=len(words), hidden_size=hidden, intermediate_size=int(hidden * 2.75), num_hidden_layers=layers,
-        num_attention_heads=hidden // 128, num_key_value_heads=max(hidden // 512, 1), max_position_embeddings=4096,
-        bos_token_id=2, eos_token_id=None, pad_token_id=1,
+        vocab_size=len(words),
+        hidden_size=hidden,
+        intermediate_size=int(hidden * 2.75),
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 128,
+        num_key_value_heads=max(hidden // 512, 1),
+        max_position_embeddings=4096,
+        bos_token_id=2,
+        eos_token_id=None,
+        pad_token_id=1,
     )
     torch.manual_seed(0)
     LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(path)
@@ -67,8 +74,9 @@ def measure(model_dir: Path, load_in_4bit: bool, prompt_tokens: int, new_tokens:
     total = time.perf_counter() - started
     decode = (count - 1) / (total - first) if first and count > 1 else 0.0
     del llm
+    peak_gib = torch.cuda.max_memory_allocated() / 2**30
     return (
-        f"{llm_label(load_in_4bit)}: weights_gib={weights_gib:.2f} peak_gib={torch.cuda.max_memory_allocated() / 2**30:.2f}"
+        f"{llm_label(load_in_4bit)}: weights_gib={weights_gib:.2f} peak_gib={peak_gib:.2f}"
         f" ttft_s={first:.3f} decode_tok_s={decode:.1f} streamed_chunks={count}"
     )
 

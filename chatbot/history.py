@@ -10,7 +10,7 @@ from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, delete, select, update
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from chatbot.errors import ConversationNotFoundError
@@ -132,11 +132,6 @@ class ConversationStore:
         with self._sessions.begin() as s:
             s.execute(delete(MessageRow).where(MessageRow.conversation_id == conversation_id))
             s.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
-
-    def rename(self, owner: str, conversation_id: str, title: str) -> None:
-        self.get(owner, conversation_id)
-        with self._sessions.begin() as s:
-            s.execute(update(ConversationRow).where(ConversationRow.id == conversation_id).values(title=title[:200]))
 
 
 def _conversation(row: ConversationRow) -> Conversation:

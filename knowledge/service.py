@@ -92,21 +92,7 @@ class KnowledgeService:
     ) -> DocumentInfo:
         """Write a document to registry, Chroma and keyword index; on any failure leave no trace of it."""
         document_id = self.registry.begin_document(kb, name, content_hash, size_bytes)
-        records = [
-            ChunkRecord(
-                id=chunk_id(kb, name, i, d.text),
-                text=d.text,
-                metadata={
-                    **d.metadata,
-                    "kb": kb,
-                    "document": name,
-                    "document_id": document_id,
-                    "ordinal": i,
-                    "chunk_id": chunk_id(kb, name, i, d.text),
-                },
-            )
-            for i, d in enumerate(drafts)
-        ]
+        records = [_record(kb, name, document_id, i, d) for i, d in enumerate(drafts)]
         try:
             self._embed_and_store(kb, records, progress)
             self.registry.complete_document(document_id, records)
@@ -150,6 +136,12 @@ class KnowledgeService:
             logger.warning("rolling back interrupted ingest of document id=%s kb=%s", info.id, info.kb)
             self._purge(info.kb, info.id)
         return len(unfinished)
+
+
+def _record(kb: str, document: str, document_id: int, ordinal: int, draft: ChunkDraft) -> ChunkRecord:
+    key = chunk_id(kb, document, ordinal, draft.text)
+    metadata = {**draft.metadata, "kb": kb, "document": document, "document_id": document_id, "ordinal": ordinal}
+    return ChunkRecord(id=key, text=draft.text, metadata={**metadata, "chunk_id": key})
 
 
 def build_knowledge_service(
