@@ -48,8 +48,7 @@ def main() -> None:
         pipeline = IngestPipeline(knowledge)
         started = time.perf_counter()
         documents = read_jsonl(args.kb_jsonl)
-        for doc in documents:
-            pipeline.ingest_text(KB, doc["doc_id"], doc.get("title", ""), doc["text"])
+        pipeline.ingest_texts(KB, ((d["doc_id"], d.get("title", ""), d["text"]) for d in documents))
         ingest_s = time.perf_counter() - started
         queries = read_jsonl(args.queries_jsonl)[: args.limit or None]
         print(f"set={args.kb_jsonl.parent.name} documents={len(documents)} ingest_s={ingest_s:.1f}")

@@ -6,19 +6,23 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy.exc import IntegrityError
+
 from ingest.chunking import build_splitter, chunk_document
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, UnreadableFileError, load_document
-from knowledge.service import KnowledgeService, ProgressCallback
+from knowledge.registry import DocumentInfo
+from knowledge.service import DocumentDraft, KnowledgeService
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["ingested", "replaced", "unchanged", "duplicate", "failed"]
 MAX_NAME_CHARS = 200
+BATCH_CHUNKS = 512
 
 
 @dataclass(frozen=True)
@@ -66,73 +70,129 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
 
 
 class IngestPipeline:
+    """Turns files (or texts) into documents of a knowledge base; see _IngestRun for how a batch is written."""
+
     def __init__(self, knowledge: KnowledgeService) -> None:
         self.knowledge = knowledge
-        self._splitter = build_splitter(knowledge.settings.chunking)
-        self._max_bytes = knowledge.settings.max_file_mb * 1024 * 1024
+        self.splitter = build_splitter(knowledge.settings.chunking)
+        self.max_bytes = knowledge.settings.max_file_mb * 1024 * 1024
 
     def ingest_files(
         self,
-        files: list[tuple[Path, str]] | list[Path],
+        files: Sequence[tuple[Path, str] | Path],
         kb: str,
         on_file: Callable[[int, int, str], None] | None = None,
     ) -> IngestReport:
         """Ingest each file (path, or (path, display name)); one bad file never stops the others."""
         pairs = [(f, f.name) if isinstance(f, Path) else f for f in files]
-        outcomes = []
+        run = _IngestRun(self, kb)
         for index, (path, display_name) in enumerate(pairs):
             if on_file:
                 on_file(index, len(pairs), display_name)
-            outcomes.append(self._ingest_one_file(path, display_name, kb))
-        return IngestReport(outcomes)
+            run.add_file(path, display_name)
+        return run.finish()
 
-    def _ingest_one_file(self, path: Path, display_name: str, kb: str) -> FileOutcome:
+    def ingest_texts(self, kb: str, texts: Iterable[tuple[str, str, str]]) -> IngestReport:
+        """Ingest (name, title, text) items that are not files, e.g. the lines of a JSONL corpus."""
+        run = _IngestRun(self, kb)
+        for name, title, text in texts:
+            run.add_text(name, title, text)
+        return run.finish()
+
+
+class _IngestRun:
+    """One ingest call: decides per file (unchanged, duplicate, failed, new, replacing), then writes the new
+    documents in shared batches of about BATCH_CHUNKS chunks, so embedding and storage work in large batches."""
+
+    def __init__(self, pipeline: IngestPipeline, kb: str) -> None:
+        self.pipeline = pipeline
+        self.knowledge = pipeline.knowledge
+        self.kb = kb
+        self.known = self.knowledge.registry.documents_by_name(kb)
+        self.hashes = {info.content_hash: info.name for info in self.known.values()}
+        self.outcomes: list[FileOutcome | None] = []
+        self.pending: list[tuple[int, DocumentDraft]] = []
+
+    def add_file(self, path: Path, display_name: str) -> None:
         name = safe_document_name(display_name)
         try:
             size = path.stat().st_size
-            if size > self._max_bytes:
-                raise UnreadableFileError(
-                    f"the file is {size / 2**20:.1f} MB; the limit is {self._max_bytes // 2**20} MB"
-                )
-            return self.ingest_bytes(kb, name, path.read_bytes())
+            if size > self.pipeline.max_bytes:
+                limit = self.pipeline.max_bytes // 2**20
+                raise UnreadableFileError(f"the file is {size / 2**20:.1f} MB; the limit is {limit} MB")
+            data = path.read_bytes()
+            content_hash = hashlib.sha256(data).hexdigest()
+            if not self._settled(name, content_hash):
+                self._queue(name, content_hash, len(data), load_document(name, data))
         except UnreadableFileError as e:
-            return FileOutcome(name, "failed", detail=str(e))
+            self.outcomes.append(FileOutcome(name, "failed", detail=str(e)))
         except OSError as e:
-            return FileOutcome(name, "failed", detail=f"could not read the file: {e.strerror or e}")
+            self.outcomes.append(FileOutcome(name, "failed", detail=f"could not read the file: {e.strerror or e}"))
 
-    def ingest_bytes(self, kb: str, name: str, data: bytes, progress: ProgressCallback | None = None) -> FileOutcome:
-        content_hash = hashlib.sha256(data).hexdigest()
-        previous = self.knowledge.registry.find_by_name(kb, name)
-        if previous and previous.content_hash == content_hash:
-            return FileOutcome(name, "unchanged", previous.chunk_count)
-        twin = self.knowledge.registry.find_by_hash(kb, content_hash)
-        if twin and twin.name != name:
-            return FileOutcome(name, "duplicate", detail=f"same content as '{twin.name}'")
-        return self._store(kb, name, content_hash, len(data), load_document(name, data), previous is not None, progress)
-
-    def ingest_text(self, kb: str, name: str, title: str, text: str) -> FileOutcome:
-        """Ingest a text that is not a file (e.g. one line of a JSONL corpus); `name` is its identity."""
+    def add_text(self, name: str, title: str, text: str) -> None:
         data = f"{title}\n{text}".encode()
         content_hash = hashlib.sha256(data).hexdigest()
-        previous = self.knowledge.registry.find_by_name(kb, name)
-        if previous and previous.content_hash == content_hash:
-            return FileOutcome(name, "unchanged", previous.chunk_count)
-        document = LoadedDocument(title or name, [Section(text, "")])
-        return self._store(kb, name, content_hash, len(data), document, previous is not None, None)
+        if not self._settled(name, content_hash):
+            self._queue(name, content_hash, len(data), LoadedDocument(title or name, [Section(text, "")]))
 
-    def _store(
-        self,
-        kb: str,
-        name: str,
-        content_hash: str,
-        size: int,
-        document: LoadedDocument,
-        replacing: bool,
-        progress: ProgressCallback | None,
-    ) -> FileOutcome:
-        drafts = chunk_document(document, self._splitter)
-        if replacing:
-            self.knowledge.remove_document(kb, name)
-        info = self.knowledge.add_document(kb, name, content_hash, size, drafts, progress)
-        logger.info("ingested document id=%s kb=%s chunks=%d", info.id, kb, info.chunk_count)
-        return FileOutcome(name, "replaced" if replacing else "ingested", info.chunk_count)
+    def finish(self) -> IngestReport:
+        self._flush()
+        return IngestReport([o for o in self.outcomes if o is not None])
+
+    def _settled(self, name: str, content_hash: str) -> bool:
+        """Record the outcome when nothing needs writing: same file again, or same content under another name."""
+        previous = self.known.get(name)
+        if previous and previous.content_hash == content_hash:
+            self.outcomes.append(FileOutcome(name, "unchanged", previous.chunk_count))
+            return True
+        twin = self.hashes.get(content_hash)
+        if twin is not None and twin != name:
+            self.outcomes.append(FileOutcome(name, "duplicate", detail=f"same content as '{twin}'"))
+            return True
+        return False
+
+    def _queue(self, name: str, content_hash: str, size: int, document: LoadedDocument) -> None:
+        if any(draft.name == name for _, draft in self.pending):
+            self._flush()  # the same name twice in one call: the later file replaces the earlier one
+        chunks = chunk_document(document, self.pipeline.splitter)
+        self.hashes[content_hash] = name
+        self.outcomes.append(None)
+        self.pending.append((len(self.outcomes) - 1, DocumentDraft(name, content_hash, size, chunks)))
+        if sum(len(draft.chunks) for _, draft in self.pending) >= BATCH_CHUNKS:
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        replacing = {draft.name for _, draft in batch if draft.name in self.known}
+        for name in replacing:
+            self.knowledge.remove_document(self.kb, name)
+        stored: list[DocumentInfo | None]
+        try:
+            stored = list(self.knowledge.add_documents(self.kb, [draft for _, draft in batch]))
+        except IntegrityError:
+            stored = self._store_one_by_one(batch)
+        except Exception as e:
+            logger.exception("could not store a batch of %d documents in kb=%s", len(batch), self.kb)
+            stored = [None] * len(batch)
+            error = f"could not be stored ({type(e).__name__}); nothing of it was kept"
+            for index, draft in batch:
+                self.outcomes[index] = FileOutcome(draft.name, "failed", detail=error)
+        for (index, draft), info in zip(batch, stored, strict=True):
+            if info is not None:
+                self.known[draft.name] = info
+                status: Status = "replaced" if draft.name in replacing else "ingested"
+                self.outcomes[index] = FileOutcome(draft.name, status, info.chunk_count)
+
+    def _store_one_by_one(self, batch: list[tuple[int, DocumentDraft]]) -> list[DocumentInfo | None]:
+        """A name in the batch was taken meanwhile (a concurrent upload): store the others, report that one."""
+        stored: list[DocumentInfo | None] = []
+        for index, draft in batch:
+            try:
+                stored.extend(self.knowledge.add_documents(self.kb, [draft]))
+            except IntegrityError:
+                detail = "another upload of a document with this name was in progress; try again"
+                self.outcomes[index] = FileOutcome(draft.name, "failed", detail=detail)
+                stored.append(None)
+        return stored

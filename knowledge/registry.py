@@ -18,6 +18,7 @@ from knowledge.database import Base
 
 READY = "ready"
 INGESTING = "ingesting"
+DELETING = "deleting"
 
 
 def _now() -> datetime:
@@ -103,40 +104,54 @@ class DocumentRegistry:
         with self._sessions() as s:
             return s.scalar(select(func.count()).select_from(DocumentRow).where(DocumentRow.kb == kb)) or 0
 
-    def begin_document(self, kb: str, name: str, content_hash: str, size_bytes: int) -> int:
-        """Record a document as ingesting (before any chunk is written anywhere) and return its id."""
+    def documents_by_name(self, kb: str) -> dict[str, DocumentInfo]:
+        return {d.name: d for d in self.list_documents(kb)}
+
+    def begin_documents(self, kb: str, documents: list[tuple[str, str, int]]) -> list[int]:
+        """Record (name, hash, size) documents as ingesting, before any chunk is written anywhere; one transaction.
+        Raises IntegrityError when a name is taken (e.g. the same file uploaded twice at once)."""
         with self._sessions.begin() as s:
-            row = DocumentRow(kb=kb, name=name, content_hash=content_hash, size_bytes=size_bytes, status=INGESTING)
-            s.add(row)
+            rows = [DocumentRow(kb=kb, name=n, content_hash=h, size_bytes=b, status=INGESTING) for n, h, b in documents]
+            s.add_all(rows)
             s.flush()
-            return row.id
+            return [row.id for row in rows]
 
-    def complete_document(self, document_id: int, chunks: list[ChunkRecord]) -> None:
-        """Store the chunk texts and mark the document ready, in one transaction."""
+    def complete_documents(self, chunks_by_document: dict[int, list[ChunkRecord]]) -> None:
+        """Store the chunk texts and mark the documents ready, in one transaction."""
         with self._sessions.begin() as s:
-            s.add_all(
-                ChunkRow(
-                    id=c.id,
-                    document_id=document_id,
-                    kb=c.metadata["kb"],
-                    ordinal=c.metadata["ordinal"],
-                    text=c.text,
-                    meta=c.metadata,
+            for document_id, chunks in chunks_by_document.items():
+                s.add_all(
+                    ChunkRow(
+                        id=c.id,
+                        document_id=document_id,
+                        kb=c.metadata["kb"],
+                        ordinal=c.metadata["ordinal"],
+                        text=c.text,
+                        meta=c.metadata,
+                    )
+                    for c in chunks
                 )
-                for c in chunks
-            )
-            row = s.get_one(DocumentRow, document_id)
-            row.chunk_count = len(chunks)
-            row.status = READY
+                row = s.get_one(DocumentRow, document_id)
+                row.chunk_count = len(chunks)
+                row.status = READY
 
-    def chunk_ids(self, document_id: int) -> list[str]:
-        with self._sessions() as s:
-            return list(s.scalars(select(ChunkRow.id).where(ChunkRow.document_id == document_id)))
+    def mark_deleting(self, document_id: int) -> None:
+        """First step of a removal: from here on the document counts as absent, and a crash finishes the removal."""
+        with self._sessions.begin() as s:
+            s.get_one(DocumentRow, document_id).status = DELETING
 
     def remove_document(self, document_id: int) -> None:
         with self._sessions.begin() as s:
             s.execute(delete(ChunkRow).where(ChunkRow.document_id == document_id))
             s.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
+
+    def knowledge_bases(self) -> list[str]:
+        with self._sessions() as s:
+            return list(s.scalars(select(DocumentRow.kb).distinct()))
+
+    def all_chunk_ids(self, kb: str) -> set[str]:
+        with self._sessions() as s:
+            return set(s.scalars(select(ChunkRow.id).where(ChunkRow.kb == kb)))
 
     def unfinished_documents(self) -> list[DocumentInfo]:
         with self._sessions() as s:

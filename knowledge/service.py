@@ -34,6 +34,16 @@ class ChunkDraft:
     metadata: dict[str, str | int | float | bool]
 
 
+@dataclass(frozen=True)
+class DocumentDraft:
+    """A loaded and chunked document, ready to be written."""
+
+    name: str
+    content_hash: str
+    size_bytes: int
+    chunks: list[ChunkDraft]
+
+
 def chunk_id(kb: str, document: str, ordinal: int, text: str) -> str:
     return hashlib.sha256(f"{kb}\0{document}\0{ordinal}\0{text}".encode()).hexdigest()[:32]
 
@@ -81,27 +91,26 @@ class KnowledgeService:
         return self.registry.count_documents(kb) == 0
 
     # ---- writing -------------------------------------------------------------------------
-    def add_document(
-        self,
-        kb: str,
-        name: str,
-        content_hash: str,
-        size_bytes: int,
-        drafts: Sequence[ChunkDraft],
-        progress: ProgressCallback | None = None,
-    ) -> DocumentInfo:
-        """Write a document to registry, Chroma and keyword index; on any failure leave no trace of it."""
-        document_id = self.registry.begin_document(kb, name, content_hash, size_bytes)
-        records = [_record(kb, name, document_id, i, d) for i, d in enumerate(drafts)]
+    def add_documents(
+        self, kb: str, documents: Sequence[DocumentDraft], progress: ProgressCallback | None = None
+    ) -> list[DocumentInfo]:
+        """Write documents to registry, Chroma and keyword index in shared batches. Until the last step
+        commits they are 'ingesting' (invisible); on any failure, or after a crash, no trace of them is left."""
+        if not documents:
+            return []
+        ids = self.registry.begin_documents(kb, [(d.name, d.content_hash, d.size_bytes) for d in documents])
+        records = {
+            doc_id: [_record(kb, d.name, doc_id, i, c) for i, c in enumerate(d.chunks)]
+            for doc_id, d in zip(ids, documents, strict=True)
+        }
         try:
-            self._embed_and_store(kb, records, progress)
-            self.registry.complete_document(document_id, records)
+            self._embed_and_store(kb, [r for rs in records.values() for r in rs], progress)
+            self.registry.complete_documents(records)
         except BaseException:
-            self._purge(kb, document_id)
+            self._purge(kb, ids)
             raise
-        info = self.registry.find_by_name(kb, name)
-        assert info is not None
-        return info
+        current = self.registry.documents_by_name(kb)
+        return [current[d.name] for d in documents]
 
     def _embed_and_store(self, kb: str, records: list[ChunkRecord], progress: ProgressCallback | None) -> None:
         collection = self.vector_store(kb)._collection
@@ -122,19 +131,29 @@ class KnowledgeService:
         info = self.registry.find_by_name(kb, name)
         if info is None:
             return False
-        self._purge(kb, info.id)
+        self.registry.mark_deleting(info.id)
+        self._purge(kb, [info.id])
         return True
 
-    def _purge(self, kb: str, document_id: int) -> None:
-        self.vector_store(kb)._collection.delete(where={"document_id": document_id})
-        self.registry.remove_document(document_id)
+    def _purge(self, kb: str, document_ids: list[int]) -> None:
+        """Chroma first, registry last: while the registry row exists, a crash is finished by reconcile()."""
+        self.vector_store(kb)._collection.delete(where={"document_id": {"$in": document_ids}})
+        for document_id in document_ids:
+            self.registry.remove_document(document_id)
 
     def reconcile(self) -> int:
-        """Roll back documents an interrupted ingest left unfinished; returns how many."""
+        """Make registry, Chroma and keyword index agree after a crash: finish interrupted removals, roll back
+        interrupted ingests, delete vectors no registry row owns. Returns how many documents were rolled back."""
         unfinished = self.registry.unfinished_documents()
         for info in unfinished:
-            logger.warning("rolling back interrupted ingest of document id=%s kb=%s", info.id, info.kb)
-            self._purge(info.kb, info.id)
+            logger.warning("rolling back interrupted %s of document id=%s kb=%s", info.status, info.id, info.kb)
+            self._purge(info.kb, [info.id])
+        for kb in self.registry.knowledge_bases():
+            collection = self.vector_store(kb)._collection
+            orphans = set(collection.get(include=[])["ids"]) - self.registry.all_chunk_ids(kb)
+            if orphans:
+                logger.warning("deleting %d vectors without a registry row in kb=%s", len(orphans), kb)
+                collection.delete(ids=sorted(orphans))
         return len(unfinished)
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from ingest.__main__ import main as ingest_cli
 from ingest.pipeline import IngestPipeline, expand_paths
-from knowledge.registry import INGESTING
 from tests.conftest import SAMPLES
 
 
@@ -66,20 +65,22 @@ def test_good_files_go_in_when_a_batch_has_broken_ones(services, pipeline, tmp_p
     assert [d.name for d in services.knowledge.list_documents("default")] == ["good.md"]
 
 
-def test_interrupted_ingest_is_rolled_back_when_the_service_starts(make_services, tmp_path: Path) -> None:
+def test_interrupted_ingest_and_removal_are_finished_when_the_service_starts(make_services) -> None:
     services = make_services()
-    IngestPipeline(services.knowledge).ingest_files([SAMPLES / "warranty.pdf"], "default")
-    # Simulate a crash between writing Chroma and completing the registry row.
-    doc_id = services.knowledge.registry.begin_document("default", "half.md", "hash", 10)
-    services.knowledge.vector_store("default")._collection.add(
-        ids=["orphan"], embeddings=[[0.1] * 384], documents=["x"], metadatas=[{"document_id": doc_id}]
-    )
-    assert services.knowledge.registry.unfinished_documents()[0].status == INGESTING
+    IngestPipeline(services.knowledge).ingest_files([SAMPLES / "warranty.pdf", SAMPLES / "shipping.html"], "default")
+    registry, collection = services.knowledge.registry, services.knowledge.vector_store("default")._collection
+    # A crash between writing Chroma and completing the registry row...
+    (half,) = registry.begin_documents("default", [("half.md", "hash", 10)])
+    collection.add(ids=["half-1"], embeddings=[[0.1] * 384], documents=["x"], metadatas=[{"document_id": half}])
+    # ...a crash in the middle of removing a document...
+    registry.mark_deleting(registry.find_by_name("default", "shipping.html").id)
+    # ...and a vector that no registry row owns.
+    collection.add(ids=["stray"], embeddings=[[0.2] * 384], documents=["y"], metadatas=[{"document_id": 999}])
 
     restarted = make_services()
     assert [d.name for d in restarted.knowledge.list_documents("default")] == ["warranty.pdf"]
-    assert "orphan" not in chroma_ids(restarted)
     assert chroma_ids(restarted) == keyword_ids(restarted)
+    assert len(chroma_ids(restarted)) == restarted.knowledge.list_documents("default")[0].chunk_count
 
 
 def test_cli_ingests_a_folder_and_reports_failures(tmp_path: Path, monkeypatch, capsys) -> None:
