@@ -18,7 +18,7 @@ from knowledge.retriever import Source
 
 logger = logging.getLogger(__name__)
 
-UPLOAD_TYPES = [".pdf", ".docx", ".txt", ".md", ".html", ".htm", ".csv"]
+UPLOAD_TYPES = [".pdf", ".docx", ".xlsx", ".pptx", ".txt", ".md", ".html", ".htm", ".csv"]
 SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-SUPPORTED_SUFFIXES = (".pdf", ".docx", ".txt", ".md", ".markdown", ".html", ".htm", ".csv")
+SUPPORTED_SUFFIXES = (".pdf", ".docx", ".xlsx", ".pptx", ".txt", ".md", ".markdown", ".html", ".htm", ".csv")
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_ZIP_RATIO = 200
 
@@ -49,17 +49,22 @@ def load_document(name: str, data: bytes) -> LoadedDocument:
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 (Chinese); binaries are refused."""
+    """UTF-8 (with or without BOM) or UTF-16 with BOM; otherwise the encoding is detected (GBK, Big5,
+    Shift-JIS, Latin-1...). Binaries are refused."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
     if b"\x00" in data[:8192]:
         raise UnreadableFileError("this looks like a binary file, not text")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise UnreadableFileError("the text encoding could not be recognised (save it as UTF-8)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise UnreadableFileError("the text encoding could not be recognised (save it as UTF-8)")
+    return str(best)
 
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -172,6 +177,46 @@ def _docx_heading_level(style: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def _load_xlsx(data: bytes, stem: str) -> LoadedDocument:
+    _check_zip(data, ".xlsx")
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as e:  # openpyxl raises several types for broken packages
+        raise UnreadableFileError(f"not a valid .xlsx file: {type(e).__name__}") from e
+    sections = []
+    for sheet in workbook.worksheets:
+        rows = [[("" if v is None else str(v)).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
+        rows = [r for r in rows if any(r)]
+        if not rows:
+            continue
+        header, body = rows[0], rows[1:] or [rows[0]]
+        for number, row in enumerate(body, start=2):
+            text = "; ".join(f"{h}: {v}" if h else v for h, v in zip(header, row, strict=False) if v)
+            sections.append(Section(text, f"sheet {sheet.title}, row {number}"))
+    workbook.close()
+    return LoadedDocument(stem, sections)
+
+
+def _load_pptx(data: bytes, stem: str) -> LoadedDocument:
+    _check_zip(data, ".pptx")
+    from pptx import Presentation
+
+    try:
+        deck = Presentation(io.BytesIO(data))
+    except Exception as e:  # python-pptx raises several types for broken packages
+        raise UnreadableFileError(f"not a valid .pptx file: {type(e).__name__}") from e
+    sections = []
+    for number, slide in enumerate(deck.slides, start=1):
+        texts = [shape.text_frame.text for shape in slide.shapes if shape.has_text_frame and shape.text_frame.text]
+        if slide.has_notes_slide and slide.notes_slide.notes_text_frame is not None:
+            texts.append(slide.notes_slide.notes_text_frame.text)
+        sections.append(Section("\n".join(texts), f"slide {number}"))
+    title = (deck.core_properties.title or "").strip()
+    return LoadedDocument(title or stem, sections)
+
+
 def _load_pdf(data: bytes, stem: str) -> LoadedDocument:
     import pypdf
     from pypdf.errors import PyPdfError
@@ -192,6 +237,8 @@ def _load_pdf(data: bytes, stem: str) -> LoadedDocument:
 _LOADERS: dict[str, Callable[[bytes, str], LoadedDocument]] = {
     ".pdf": _load_pdf,
     ".docx": _load_docx,
+    ".xlsx": _load_xlsx,
+    ".pptx": _load_pptx,
     ".txt": _load_text,
     ".md": _load_markdown,
     ".markdown": _load_markdown,

@@ -26,8 +26,7 @@ def write_corpus(folder: Path, documents: int) -> None:
     for n in range(documents):
         topic = TOPICS[n % len(TOPICS)]
         paragraphs = [
-            f"Policy {n}.{p} about {topic}: customers in region {p} get answer {n * 31 + p} within {p + 2} days."
-            * 6
+            f"Policy {n}.{p} about {topic}: customers in region {p} get answer {n * 31 + p} within {p + 2} days." * 6
             for p in range(8)
         ]
         (folder / f"policy-{n:03d}.md").write_text(f"# Policy {n} ({topic})\n\n" + "\n\n".join(paragraphs))

@@ -87,3 +87,42 @@ def test_chinese_text_is_split_at_chinese_sentence_ends_when_chunked() -> None:
         body = draft.text.split("\n", 1)[1]
         assert body.endswith("。"), body[-10:]
         assert len(body) <= 200
+
+
+def test_xlsx_rows_keep_sheet_and_row_when_loaded(tmp_path) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "Prices"
+    sheet.append(["product", "price"])
+    sheet.append(["Aurora kettle", "79 euros"])
+    workbook.save(tmp_path / "prices.xlsx")
+    document = load_document("prices.xlsx", (tmp_path / "prices.xlsx").read_bytes())
+    assert [(s.position, s.text) for s in document.sections] == [
+        ("sheet Prices, row 2", "product: Aurora kettle; price: 79 euros")
+    ]
+
+
+def test_pptx_slides_keep_their_number_when_loaded(tmp_path) -> None:
+    from pptx import Presentation
+
+    deck = Presentation()
+    for title in ("Welcome", "Descaling takes 20 minutes"):
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = title
+    deck.save(tmp_path / "training.pptx")
+    document = load_document("training.pptx", (tmp_path / "training.pptx").read_bytes())
+    assert document.sections[1].position == "slide 2"
+    assert "Descaling takes 20 minutes" in document.sections[1].text
+
+
+@pytest.mark.parametrize("encoding", ["big5", "gbk"])
+def test_chinese_text_in_legacy_encodings_is_not_mojibake(encoding: str) -> None:
+    text = "退貨政策：自簽收之日起三十天內，未使用且包裝完好的商品可以申請全額退款。如果收到的商品有破損，請聯繫客服。"
+    if encoding == "gbk":
+        text = (
+            "退货政策：自签收之日起三十天内，未使用且包装完好的商品可以申请全额退款。如果收到的商品有破损，请联系客服。"
+        )
+    document = load_document("faq.txt", text.encode(encoding))
+    assert document.sections[0].text == text
