@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from ingest.chunking import build_splitter, chunk_document  # noqa: E402
 from ingest.loaders import load_document  # noqa: E402
 from ingest.pipeline import IngestPipeline, expand_paths  # noqa: E402
-from knowledge.embeddings import bundled_embedding_model_dir, build_embeddings  # noqa: E402
+from knowledge.embeddings import build_embeddings, bundled_embedding_model_dir  # noqa: E402
 from knowledge.service import build_knowledge_service  # noqa: E402
 from knowledge.settings import KnowledgeSettings  # noqa: E402
 

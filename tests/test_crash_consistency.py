@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -41,10 +42,8 @@ def start_ingest(corpus: Path, data: Path) -> subprocess.Popen:
 def wait_for_first_row(process: subprocess.Popen, database: Path) -> None:
     """Block until the ingest has registered a document (or finished), so the kill lands inside the ingest."""
     while process.poll() is None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=0.1)
-        except subprocess.TimeoutExpired:
-            pass
         if database.exists():
             with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
                 try:
