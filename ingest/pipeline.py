@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ingest.chunking import build_splitter, chunk_document
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, UnreadableFileError, load_document
-from knowledge.registry import DocumentInfo
+from knowledge.registry import READY, DocumentInfo
 from knowledge.service import DocumentDraft, KnowledgeService
 
 logger = logging.getLogger(__name__)
@@ -185,6 +185,13 @@ class _IngestRun:
                 status: Status = "replaced" if draft.name in replacing else "ingested"
                 self.outcomes[index] = FileOutcome(draft.name, status, info.chunk_count)
 
+    def _concurrent_outcome(self, draft: DocumentDraft) -> FileOutcome:
+        other = self.knowledge.registry.find_by_name(self.kb, draft.name)
+        if other is not None and other.status == READY and other.content_hash == draft.content_hash:
+            return FileOutcome(draft.name, "unchanged", other.chunk_count, "stored by a concurrent upload")
+        detail = "another upload of a document with this name was in progress; try again"
+        return FileOutcome(draft.name, "failed", detail=detail)
+
     def _store_one_by_one(self, batch: list[tuple[int, DocumentDraft]]) -> list[DocumentInfo | None]:
         """A name in the batch was taken meanwhile (a concurrent upload): store the others, report that one."""
         stored: list[DocumentInfo | None] = []
@@ -192,7 +199,6 @@ class _IngestRun:
             try:
                 stored.extend(self.knowledge.add_documents(self.kb, [draft]))
             except IntegrityError:
-                detail = "another upload of a document with this name was in progress; try again"
-                self.outcomes[index] = FileOutcome(draft.name, "failed", detail=detail)
+                self.outcomes[index] = self._concurrent_outcome(draft)
                 stored.append(None)
         return stored

@@ -24,6 +24,7 @@ from knowledge.store import open_chroma_client, open_vector_store
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]
+EMBED_CALL_CHUNKS = 1024
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ class KnowledgeService:
 
     def _embed_and_store(self, kb: str, records: list[ChunkRecord], progress: ProgressCallback | None) -> None:
         collection = self.vector_store(kb)._collection
-        batch = max(self.settings.embeddings.batch_size, 1) * 4
+        batch = EMBED_CALL_CHUNKS  # one large call: the model sorts by length, so less padding than small calls
         for start in range(0, len(records), batch):
             part = records[start : start + batch]
             vectors = self.embeddings.embed_documents([r.text for r in part])

@@ -110,3 +110,24 @@ def test_knowledge_bases_are_kept_apart(services, pipeline, tmp_path: Path, kb: 
     other = "other" if kb == "default" else "default"
     assert services.knowledge.retriever(other).invoke("marmalade") == []
     assert services.knowledge.retriever(kb).invoke("marmalade")[0].metadata["document"] == "a.md"
+
+
+def test_two_uploads_at_once_leave_the_stores_in_agreement(services, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(12):
+        (folder / f"note-{n:02d}.md").write_text(f"# Note {n}\n\nOpening hours of store {n} are {n + 8} to 18.")
+    files = sorted(folder.iterdir())
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(
+            lambda part: IngestPipeline(services.knowledge).ingest_files(part, "default"), [files[:8], files[4:]]
+        )
+
+    names = [d.name for d in services.knowledge.list_documents("default")]
+    assert names == [f.name for f in files]  # each document once, none lost
+    for outcome in first.outcomes + second.outcomes:
+        assert outcome.status in {"ingested", "unchanged"} or "in progress" in outcome.detail
+    assert chroma_ids(services) == keyword_ids(services)
+    assert {d.status for d in services.knowledge.list_documents("default")} == {"ready"}
