@@ -21,7 +21,7 @@ def build_api_router(services: Services) -> APIRouter:
                 "device": getattr(llm, "device", None),
                 "quantization": getattr(llm, "quantization", None),
             },
-            "documents": len(services.knowledge.list_documents(services.settings.default_kb)),
+            "documents": services.knowledge.registry.count_documents(services.settings.default_kb),
         }
 
     return router

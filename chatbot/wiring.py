@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from chatbot.history import ConversationStore
 from chatbot.llm import build_chat_model
+from chatbot.local_model import LocalChatModel  # imports torch/transformers only when a model is loaded
 from chatbot.service import ChatService, TokenCounter
 from chatbot.settings import Settings
 from knowledge.database import create_tables, open_database
@@ -47,6 +48,6 @@ def build_services(
 
 def _token_counter(llm: BaseChatModel) -> TokenCounter:
     """The model's own tokenizer when it has one (local models), else LangChain's approximation."""
-    if llm._llm_type == "ragdesk-local":
+    if isinstance(llm, LocalChatModel):
         return lambda messages: llm.get_num_tokens_from_messages(messages)
     return count_tokens_approximately

@@ -89,12 +89,6 @@ class DocumentRegistry:
             row = s.scalar(select(DocumentRow).where(DocumentRow.kb == kb, DocumentRow.name == name))
             return _info(row) if row else None
 
-    def find_by_hash(self, kb: str, content_hash: str) -> DocumentInfo | None:
-        with self._sessions() as s:
-            stmt = select(DocumentRow).where(DocumentRow.kb == kb, DocumentRow.content_hash == content_hash)
-            row = s.scalars(stmt).first()
-            return _info(row) if row else None
-
     def list_documents(self, kb: str) -> list[DocumentInfo]:
         with self._sessions() as s:
             rows = s.scalars(select(DocumentRow).where(DocumentRow.kb == kb).order_by(DocumentRow.name))
@@ -140,10 +134,16 @@ class DocumentRegistry:
         with self._sessions.begin() as s:
             s.get_one(DocumentRow, document_id).status = DELETING
 
-    def remove_document(self, document_id: int) -> None:
+    def documents(self, document_ids: list[int]) -> list[DocumentInfo]:
+        """The given documents, in the given order."""
+        with self._sessions() as s:
+            rows = {r.id: r for r in s.scalars(select(DocumentRow).where(DocumentRow.id.in_(document_ids)))}
+            return [_info(rows[i]) for i in document_ids]
+
+    def remove_documents(self, document_ids: list[int]) -> None:
         with self._sessions.begin() as s:
-            s.execute(delete(ChunkRow).where(ChunkRow.document_id == document_id))
-            s.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
+            s.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(document_ids)))
+            s.execute(delete(DocumentRow).where(DocumentRow.id.in_(document_ids)))
 
     def knowledge_bases(self) -> list[str]:
         with self._sessions() as s:

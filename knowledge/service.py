@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,6 @@ from knowledge.store import open_chroma_client, open_vector_store
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int, int], None]
 EMBED_CALL_CHUNKS = 1024
 
 
@@ -92,9 +91,7 @@ class KnowledgeService:
         return self.registry.count_documents(kb) == 0
 
     # ---- writing -------------------------------------------------------------------------
-    def add_documents(
-        self, kb: str, documents: Sequence[DocumentDraft], progress: ProgressCallback | None = None
-    ) -> list[DocumentInfo]:
+    def add_documents(self, kb: str, documents: Sequence[DocumentDraft]) -> list[DocumentInfo]:
         """Write documents to registry, Chroma and keyword index in shared batches. Until the last step
         commits they are 'ingesting' (invisible); on any failure, or after a crash, no trace of them is left."""
         if not documents:
@@ -105,15 +102,14 @@ class KnowledgeService:
             for doc_id, d in zip(ids, documents, strict=True)
         }
         try:
-            self._embed_and_store(kb, [r for rs in records.values() for r in rs], progress)
+            self._embed_and_store(kb, [r for rs in records.values() for r in rs])
             self.registry.complete_documents(records)
         except BaseException:
             self._purge(kb, ids)
             raise
-        current = self.registry.documents_by_name(kb)
-        return [current[d.name] for d in documents]
+        return self.registry.documents(ids)
 
-    def _embed_and_store(self, kb: str, records: list[ChunkRecord], progress: ProgressCallback | None) -> None:
+    def _embed_and_store(self, kb: str, records: list[ChunkRecord]) -> None:
         collection = self.vector_store(kb)._collection
         batch = EMBED_CALL_CHUNKS  # one large call: the model sorts by length, so less padding than small calls
         for start in range(0, len(records), batch):
@@ -125,8 +121,6 @@ class KnowledgeService:
                 documents=[r.text for r in part],
                 metadatas=[r.metadata for r in part],  # type: ignore[misc]
             )
-            if progress:
-                progress(min(start + batch, len(records)), len(records))
 
     def remove_document(self, kb: str, name: str) -> bool:
         info = self.registry.find_by_name(kb, name)
@@ -139,8 +133,7 @@ class KnowledgeService:
     def _purge(self, kb: str, document_ids: list[int]) -> None:
         """Chroma first, registry last: while the registry row exists, a crash is finished by reconcile()."""
         self.vector_store(kb)._collection.delete(where={"document_id": {"$in": document_ids}})
-        for document_id in document_ids:
-            self.registry.remove_document(document_id)
+        self.registry.remove_documents(document_ids)
 
     def reconcile(self) -> int:
         """Make registry, Chroma and keyword index agree after a crash: finish interrupted removals, roll back
