@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_TYPES = [".pdf", ".docx", ".xlsx", ".pptx", ".txt", ".md", ".html", ".htm", ".csv"]
 SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
 
 
@@ -34,7 +34,8 @@ class Uploader(Protocol):
 
 def escape_markdown(text: str) -> str:
     """Show document or user text literally: no markdown formatting, no HTML."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    text = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def render_answer(answer: str, sources: list[Source]) -> str:
