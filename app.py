@@ -30,7 +30,8 @@ def ingest_samples_if_empty(services, pipeline) -> None:  # type: ignore[no-unty
     from ingest.pipeline import expand_paths
 
     kb = services.settings.default_kb
-    if not services.settings.ingest_samples or not services.knowledge.is_empty(kb):
+    existing = {info.name: info for info in services.knowledge.knowledge_bases()}.get(kb)
+    if not services.settings.ingest_samples or existing is None or existing.documents:
         return
     report = pipeline.ingest_files(expand_paths([SAMPLES_DIR]), kb)
     logger.info("knowledge base %r was empty: ingested the bundled samples (%s)", kb, report.summary())

@@ -21,7 +21,7 @@ def build_api_router(services: Services) -> APIRouter:
                 "device": getattr(llm, "device", None),
                 "quantization": getattr(llm, "quantization", None),
             },
-            "documents": services.knowledge.registry.count_documents(services.settings.default_kb),
+            "knowledge_bases": {kb.name: kb.documents for kb in services.knowledge.knowledge_bases()},
         }
 
     return router

@@ -1,8 +1,8 @@
-"""Errors whose messages are safe to show a customer."""
+"""Errors whose messages are safe to show a customer (the base class lives with the knowledge package)."""
 
+from knowledge.errors import RagdeskError
 
-class RagdeskError(Exception):
-    """Base of errors shown to users as they are."""
+__all__ = ["ConversationNotFoundError", "InvalidQuestionError", "ModelUnavailableError", "RagdeskError"]
 
 
 class InvalidQuestionError(RagdeskError):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from chatbot.errors import ConversationNotFoundError
 from knowledge.database import Base
+from knowledge.registry import kb_reference
 
 TITLE_CHARS = 60
 
@@ -28,7 +29,7 @@ class ConversationRow(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner: Mapped[str] = mapped_column(String(200), index=True)
-    kb: Mapped[str] = mapped_column(String(100))
+    kb: Mapped[str] = mapped_column(String(100), kb_reference(), index=True)
     title: Mapped[str] = mapped_column(String(200), default="New conversation")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)

@@ -68,15 +68,27 @@ class ChatService:
         self.knowledge = knowledge
         self.conversations = conversations
         self.settings = settings
-        self.default_kb = default_kb
+        self._default_kb = default_kb
         self._token_counter = token_counter
         self._prompt_token_limit = prompt_token_limit
         self._condense = build_condense_chain(llm)
         self._answer = build_answer_chain(llm)
 
-    # ---- conversations -------------------------------------------------------------------
+    # ---- knowledge bases and conversations -------------------------------------------------
+    @property
+    def default_kb(self) -> str:
+        """The configured default knowledge base, or the first one when the default was deleted or renamed."""
+        names = [kb.name for kb in self.knowledge.knowledge_bases()]
+        return self._default_kb if self._default_kb in names or not names else names[0]
+
+    def knowledge_base_names(self) -> list[str]:
+        return [kb.name for kb in self.knowledge.knowledge_bases()]
+
     def new_conversation(self, owner: str, kb: str | None = None) -> Conversation:
-        return self.conversations.create(owner, kb or self.default_kb)
+        return self.conversations.create(owner, self.knowledge.knowledge_base(kb or self.default_kb).name)
+
+    def conversation(self, owner: str, conversation_id: str) -> Conversation:
+        return self.conversations.get(owner, conversation_id)
 
     def list_conversations(self, owner: str) -> list[Conversation]:
         return self.conversations.list(owner)

@@ -10,17 +10,24 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ingest.pipeline import IngestPipeline, expand_paths
-from knowledge.service import build_knowledge_service
+from knowledge.errors import RagdeskError
+from knowledge.service import KnowledgeService, build_knowledge_service
 from knowledge.settings import KnowledgeSettings
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ingest", description="Add documents to a RAGDesk knowledge base.")
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders to ingest")
-    parser.add_argument("--kb", help="knowledge base name (default: RAGDESK_DEFAULT_KB)")
+    parser.add_argument("--kb", help="knowledge base name, created when missing (default: RAGDESK_DEFAULT_KB)")
     parser.add_argument("--list", action="store_true", help="list the documents of the knowledge base")
     parser.add_argument("--delete", metavar="DOCUMENT", help="remove a document by name")
     parser.add_argument("--if-empty", action="store_true", help="only ingest when the knowledge base is empty")
+    parser.add_argument("--knowledge-bases", action="store_true", help="list the knowledge bases")
+    parser.add_argument("--rename-to", metavar="NEW_NAME", help="rename the knowledge base")
+    parser.add_argument(
+        "--delete-kb", action="store_true", help="delete the knowledge base with its documents (needs --yes)"
+    )
+    parser.add_argument("--yes", action="store_true", help="confirm --delete-kb")
     return parser.parse_args(argv)
 
 
@@ -30,10 +37,21 @@ def main(argv: list[str] | None = None) -> int:
     settings = KnowledgeSettings()
     kb = args.kb or settings.default_kb
     knowledge = build_knowledge_service(settings)
+    try:
+        return _run(args, knowledge, kb)
+    except RagdeskError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, knowledge: KnowledgeService, kb: str) -> int:
+    if args.knowledge_bases or args.rename_to or args.delete_kb:
+        return _manage_knowledge_base(args, knowledge, kb)
     if args.list:
         for doc in knowledge.list_documents(kb):
+            pages = f"{doc.pages} pages" if doc.pages else "-"
             when = f"{doc.updated_at:%Y-%m-%d %H:%M}"
-            print(f"{doc.name}\t{doc.status}\t{doc.chunk_count} chunks\t{doc.size_bytes} bytes\t{when}")
+            print("\t".join([doc.name, doc.kind, doc.status, f"{doc.chunk_count} chunks", pages, when]))
         return 0
     if args.delete:
         if knowledge.remove_document(kb, args.delete):
@@ -44,10 +62,28 @@ def main(argv: list[str] | None = None) -> int:
     if not args.paths:
         print("nothing to do: name files or folders, or use --list / --delete", file=sys.stderr)
         return 2
+    kb = knowledge.ensure_knowledge_base(kb).name
     if args.if_empty and not knowledge.is_empty(kb):
         print(f"knowledge base {kb!r} already has documents; skipping")
         return 0
     return _ingest(IngestPipeline(knowledge), expand_paths(args.paths), kb)
+
+
+def _manage_knowledge_base(args: argparse.Namespace, knowledge: KnowledgeService, kb: str) -> int:
+    if args.rename_to:
+        renamed = knowledge.rename_knowledge_base(kb, args.rename_to)
+        print(f"renamed {kb!r} to {renamed.name!r}")
+    elif args.delete_kb:
+        documents = len(knowledge.list_documents(kb))
+        if not args.yes:
+            print(f"this deletes {kb!r} with its {documents} documents; repeat with --yes", file=sys.stderr)
+            return 2
+        knowledge.delete_knowledge_base(kb)
+        print(f"deleted knowledge base {kb!r}")
+    else:
+        for info in knowledge.knowledge_bases():
+            print(f"{info.name}\t{info.documents} documents\t{info.chunks} chunks\t{info.created_at:%Y-%m-%d %H:%M}")
+    return 0
 
 
 def _ingest(pipeline: IngestPipeline, files: list[Path], kb: str) -> int:

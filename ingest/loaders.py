@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SUPPORTED_SUFFIXES = (".pdf", ".docx", ".xlsx", ".pptx", ".txt", ".md", ".markdown", ".html", ".htm", ".csv")
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
@@ -29,6 +30,7 @@ class Section:
 class LoadedDocument:
     title: str
     sections: list[Section]
+    pages: int | None = None  # pages of a PDF, slides of a deck, sheets of a workbook
 
 
 def load_document(name: str, data: bytes) -> LoadedDocument:
@@ -45,7 +47,7 @@ def load_document(name: str, data: bytes) -> LoadedDocument:
     sections = [s for s in document.sections if s.text.strip()]
     if not sections:
         raise UnreadableFileError("no extractable text (a scanned document needs OCR first)")
-    return LoadedDocument(document.title.strip() or Path(name).stem, sections)
+    return LoadedDocument(document.title.strip() or Path(name).stem, sections, document.pages)
 
 
 def decode_text(data: bytes) -> str:
@@ -61,10 +63,15 @@ def decode_text(data: bytes) -> str:
         pass
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise UnreadableFileError("the text encoding could not be recognised (save it as UTF-8)")
+    # Short Chinese passages in GBK decode just as cleanly as Korean (cp949); on a tie, read them as Chinese.
+    best = min(matches, key=lambda m: (round(m.chaos, 3), m.encoding not in _CHINESE_ENCODINGS))
     return str(best)
+
+
+_CHINESE_ENCODINGS = {"gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950"}
 
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -195,8 +202,9 @@ def _load_xlsx(data: bytes, stem: str) -> LoadedDocument:
         for number, row in enumerate(body, start=2):
             text = "; ".join(f"{h}: {v}" if h else v for h, v in zip(header, row, strict=False) if v)
             sections.append(Section(text, f"sheet {sheet.title}, row {number}"))
+    sheets = len(workbook.worksheets)
     workbook.close()
-    return LoadedDocument(stem, sections)
+    return LoadedDocument(stem, sections, sheets)
 
 
 def _load_pptx(data: bytes, stem: str) -> LoadedDocument:
@@ -214,7 +222,7 @@ def _load_pptx(data: bytes, stem: str) -> LoadedDocument:
             texts.append(slide.notes_slide.notes_text_frame.text)
         sections.append(Section("\n".join(texts), f"slide {number}"))
     title = (deck.core_properties.title or "").strip()
-    return LoadedDocument(title or stem, sections)
+    return LoadedDocument(title or stem, sections, len(sections))
 
 
 def _load_pdf(data: bytes, stem: str) -> LoadedDocument:
@@ -223,7 +231,7 @@ def _load_pdf(data: bytes, stem: str) -> LoadedDocument:
 
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
+        if reader.is_encrypted and not _opens_without_password(reader):
             raise UnreadableFileError("the PDF is encrypted (password protected)")
         pages = [Section(page.extract_text() or "", f"page {i}") for i, page in enumerate(reader.pages, start=1)]
         title = (reader.metadata.title if reader.metadata else None) or ""
@@ -231,7 +239,17 @@ def _load_pdf(data: bytes, stem: str) -> LoadedDocument:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, OSError) as e:
         raise UnreadableFileError(f"corrupt PDF: {e}") from e
-    return LoadedDocument(str(title) or stem, pages)
+    return LoadedDocument(str(title) or stem, pages, len(pages))
+
+
+def _opens_without_password(reader: Any) -> bool:
+    """An owner-password-only PDF opens with the empty user password; anything else stays locked."""
+    from pypdf.errors import PyPdfError
+
+    try:
+        return bool(reader.decrypt(""))
+    except (PyPdfError, NotImplementedError):
+        return False
 
 
 _LOADERS: dict[str, Callable[[bytes, str], LoadedDocument]] = {

@@ -107,7 +107,7 @@ class _IngestRun:
     def __init__(self, pipeline: IngestPipeline, kb: str) -> None:
         self.pipeline = pipeline
         self.knowledge = pipeline.knowledge
-        self.kb = kb
+        self.kb = self.knowledge.knowledge_base(kb).name  # an unknown knowledge base fails before any work
         self.known = self.knowledge.registry.documents_by_name(kb)
         self.hashes = {info.content_hash: info.name for info in self.known.values()}
         self.outcomes: list[FileOutcome | None] = []
@@ -157,7 +157,8 @@ class _IngestRun:
         chunks = chunk_document(document, self.pipeline.splitter)
         self.hashes[content_hash] = name
         self.outcomes.append(None)
-        self.pending.append((len(self.outcomes) - 1, DocumentDraft(name, content_hash, size, chunks)))
+        draft = DocumentDraft(name, content_hash, size, chunks, document.pages)
+        self.pending.append((len(self.outcomes) - 1, draft))
         if sum(len(draft.chunks) for _, draft in self.pending) >= BATCH_CHUNKS:
             self._flush()
 

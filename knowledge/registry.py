@@ -1,4 +1,4 @@
-"""The document registry: which documents each knowledge base holds, their hash, size, chunks and status.
+"""The registry: the knowledge bases, the documents each holds (hash, size, pages, chunks, status) and their chunks.
 
 Chunk texts live here too, so the keyword index can be rebuilt from SQL and the three stores
 (registry, Chroma, keyword index) can be checked against each other.
@@ -11,7 +11,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, delete, func, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from knowledge.database import Base
@@ -25,15 +37,31 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def kb_reference() -> ForeignKey:
+    """A column that names a knowledge base: follows a rename, goes with a deletion."""
+    return ForeignKey("knowledge_bases.name", onupdate="CASCADE", ondelete="CASCADE")
+
+
+class KnowledgeBaseRow(Base):
+    __tablename__ = "knowledge_bases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    collection: Mapped[str] = mapped_column(String(63), unique=True)  # fixed at creation, so a rename moves no vectors
+    status: Mapped[str] = mapped_column(String(20), default=READY)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
 class DocumentRow(Base):
     __tablename__ = "documents"
     __table_args__ = (UniqueConstraint("kb", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kb: Mapped[str] = mapped_column(String(100), index=True)
+    kb: Mapped[str] = mapped_column(String(100), kb_reference(), index=True)
     name: Mapped[str] = mapped_column(String(512))
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int] = mapped_column(Integer)
+    pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), default=INGESTING)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
@@ -45,10 +73,20 @@ class ChunkRow(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
-    kb: Mapped[str] = mapped_column(String(100), index=True)
+    kb: Mapped[str] = mapped_column(String(100), kb_reference(), index=True)
     ordinal: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+@dataclass(frozen=True)
+class KnowledgeBaseInfo:
+    name: str
+    collection: str
+    status: str
+    created_at: datetime
+    documents: int = 0
+    chunks: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +99,13 @@ class DocumentInfo:
     chunk_count: int
     status: str
     updated_at: datetime
+    pages: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """The file type as users call it: PDF, DOCX, MD..."""
+        suffix = self.name.rsplit(".", 1)[-1] if "." in self.name else ""
+        return suffix.upper() or "TEXT"
 
 
 @dataclass(frozen=True)
@@ -74,8 +119,20 @@ class ChunkRecord:
 
 def _info(row: DocumentRow) -> DocumentInfo:
     return DocumentInfo(
-        row.id, row.kb, row.name, row.content_hash, row.size_bytes, row.chunk_count, row.status, row.updated_at
+        row.id,
+        row.kb,
+        row.name,
+        row.content_hash,
+        row.size_bytes,
+        row.chunk_count,
+        row.status,
+        row.updated_at,
+        row.pages,
     )
+
+
+def _kb_info(row: KnowledgeBaseRow, documents: int = 0, chunks: int = 0) -> KnowledgeBaseInfo:
+    return KnowledgeBaseInfo(row.name, row.collection, row.status, row.created_at, documents, chunks)
 
 
 class DocumentRegistry:
@@ -84,6 +141,63 @@ class DocumentRegistry:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
+    # ---- knowledge bases -------------------------------------------------------------------
+    def knowledge_base(self, name: str) -> KnowledgeBaseInfo | None:
+        with self._sessions() as s:
+            row = s.scalar(select(KnowledgeBaseRow).where(KnowledgeBaseRow.name == name))
+            return _kb_info(row) if row else None
+
+    def list_knowledge_bases(self) -> list[KnowledgeBaseInfo]:
+        """The usable knowledge bases (not being deleted), with their ready documents and chunks counted."""
+        with self._sessions() as s:
+            counts = {
+                kb: (n, c or 0)
+                for kb, n, c in s.execute(
+                    select(DocumentRow.kb, func.count(), func.sum(DocumentRow.chunk_count))
+                    .where(DocumentRow.status == READY)
+                    .group_by(DocumentRow.kb)
+                )
+            }
+            rows = s.scalars(
+                select(KnowledgeBaseRow).where(KnowledgeBaseRow.status == READY).order_by(KnowledgeBaseRow.name)
+            )
+            return [_kb_info(r, *counts.get(r.name, (0, 0))) for r in rows]
+
+    def create_knowledge_base(self, name: str, collection: str) -> KnowledgeBaseInfo:
+        """Raises IntegrityError when the name is taken."""
+        with self._sessions.begin() as s:
+            row = KnowledgeBaseRow(name=name, collection=collection, status=READY, created_at=_now())
+            s.add(row)
+        return _kb_info(row)
+
+    def rename_knowledge_base(self, old: str, new: str) -> None:
+        """One UPDATE; documents, chunks and conversations follow through ON UPDATE CASCADE."""
+        with self._sessions.begin() as s:
+            s.execute(update(KnowledgeBaseRow).where(KnowledgeBaseRow.name == old).values(name=new))
+
+    def mark_knowledge_base_deleting(self, name: str) -> None:
+        with self._sessions.begin() as s:
+            s.execute(update(KnowledgeBaseRow).where(KnowledgeBaseRow.name == name).values(status=DELETING))
+
+    def remove_knowledge_base(self, name: str) -> None:
+        """Its documents and chunks here, and rows elsewhere that name it (conversations), go by ON DELETE CASCADE."""
+        with self._sessions.begin() as s:
+            s.execute(delete(ChunkRow).where(ChunkRow.kb == name))
+            s.execute(delete(DocumentRow).where(DocumentRow.kb == name))
+            s.execute(delete(KnowledgeBaseRow).where(KnowledgeBaseRow.name == name))
+
+    def knowledge_bases_being_deleted(self) -> list[KnowledgeBaseInfo]:
+        with self._sessions() as s:
+            return [_kb_info(r) for r in s.scalars(select(KnowledgeBaseRow).where(KnowledgeBaseRow.status != READY))]
+
+    def has_unfinished_documents(self, kb: str) -> bool:
+        with self._sessions() as s:
+            stmt = (
+                select(func.count()).select_from(DocumentRow).where(DocumentRow.kb == kb, DocumentRow.status != READY)
+            )
+            return bool(s.scalar(stmt))
+
+    # ---- documents -------------------------------------------------------------------------
     def find_by_name(self, kb: str, name: str) -> DocumentInfo | None:
         with self._sessions() as s:
             row = s.scalar(select(DocumentRow).where(DocumentRow.kb == kb, DocumentRow.name == name))
@@ -101,11 +215,14 @@ class DocumentRegistry:
     def documents_by_name(self, kb: str) -> dict[str, DocumentInfo]:
         return {d.name: d for d in self.list_documents(kb)}
 
-    def begin_documents(self, kb: str, documents: list[tuple[str, str, int]]) -> list[int]:
-        """Record (name, hash, size) documents as ingesting, before any chunk is written anywhere; one transaction.
-        Raises IntegrityError when a name is taken (e.g. the same file uploaded twice at once)."""
+    def begin_documents(self, kb: str, documents: list[tuple[str, str, int, int | None]]) -> list[int]:
+        """Record (name, hash, size, pages) documents as ingesting, before any chunk is written anywhere; one
+        transaction. Raises IntegrityError when a name is taken (e.g. the same file uploaded twice at once)."""
         with self._sessions.begin() as s:
-            rows = [DocumentRow(kb=kb, name=n, content_hash=h, size_bytes=b, status=INGESTING) for n, h, b in documents]
+            rows = [
+                DocumentRow(kb=kb, name=n, content_hash=h, size_bytes=b, pages=p, status=INGESTING)
+                for n, h, b, p in documents
+            ]
             s.add_all(rows)
             s.flush()
             return [row.id for row in rows]
@@ -114,18 +231,18 @@ class DocumentRegistry:
         """Store the chunk texts and mark the documents ready, in one transaction."""
         with self._sessions.begin() as s:
             for document_id, chunks in chunks_by_document.items():
+                row = s.get_one(DocumentRow, document_id)
                 s.add_all(
                     ChunkRow(
                         id=c.id,
                         document_id=document_id,
-                        kb=c.metadata["kb"],
+                        kb=row.kb,
                         ordinal=c.metadata["ordinal"],
                         text=c.text,
                         meta=c.metadata,
                     )
                     for c in chunks
                 )
-                row = s.get_one(DocumentRow, document_id)
                 row.chunk_count = len(chunks)
                 row.status = READY
 
@@ -145,9 +262,15 @@ class DocumentRegistry:
             s.execute(delete(ChunkRow).where(ChunkRow.document_id.in_(document_ids)))
             s.execute(delete(DocumentRow).where(DocumentRow.id.in_(document_ids)))
 
-    def knowledge_bases(self) -> list[str]:
+    def knowledge_base_names(self) -> list[str]:
+        """Every knowledge base, usable or being deleted."""
         with self._sessions() as s:
-            return list(s.scalars(select(DocumentRow.kb).distinct()))
+            return list(s.scalars(select(KnowledgeBaseRow.name)))
+
+    def document_chunks(self, document_id: int) -> list[ChunkRecord]:
+        with self._sessions() as s:
+            stmt = select(ChunkRow).where(ChunkRow.document_id == document_id).order_by(ChunkRow.ordinal)
+            return [ChunkRecord(r.id, r.text, dict(r.meta)) for r in s.scalars(stmt)]
 
     def all_chunk_ids(self, kb: str) -> set[str]:
         with self._sessions() as s:

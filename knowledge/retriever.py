@@ -13,10 +13,12 @@ from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict
 
-from knowledge.keyword import KeywordIndex
+from knowledge.keyword import KeywordIndex, tokenize
 from knowledge.settings import RetrievalSettings
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_HAS_DIGIT = re.compile(r"[0-9]")
+_HAS_LETTER = re.compile(r"[a-z]")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class Source:
             score=float(meta.get("score", 0.0)),
             chunk_id=meta.get("chunk_id", doc.id or ""),
         )
+
+
+def identifiers(query: str) -> set[str]:
+    """Code-like tokens of a query (letters and digits mixed: QX005, A1234, v2), which only an exact match answers."""
+    return {t for t in tokenize(query) if len(t) >= 3 and _HAS_DIGIT.search(t) and _HAS_LETTER.search(t)}
 
 
 def is_mostly_chinese(text: str) -> bool:
@@ -71,6 +78,10 @@ class HybridRetriever(BaseRetriever):
                 Document(page_content=chunk.text, metadata={**chunk.metadata, "keyword_score": round(score, 4)})
             )
         rankings.append((keyword_docs, cfg.keyword_weight))
+        codes = identifiers(query)
+        if codes:  # an order number or model code the customer typed must not lose to a merely similar chunk
+            exact = [d for d in keyword_docs if codes <= set(tokenize(d.page_content))]
+            rankings.append((exact, cfg.keyword_weight))
         return reciprocal_rank_fusion(rankings, cfg.rrf_k, self.k or cfg.k)
 
     def _vectors_understand(self, query: str) -> bool:

@@ -5,25 +5,34 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from knowledge.database import create_tables, open_database
 from knowledge.embeddings import build_embeddings
+from knowledge.errors import (
+    DocumentNotFoundError,
+    KnowledgeBaseBusyError,
+    KnowledgeBaseNameError,
+    KnowledgeBaseNotFoundError,
+)
 from knowledge.keyword import KeywordIndex
-from knowledge.registry import ChunkRecord, DocumentInfo, DocumentRegistry
+from knowledge.registry import READY, ChunkRecord, DocumentInfo, DocumentRegistry, KnowledgeBaseInfo
 from knowledge.retriever import HybridRetriever
 from knowledge.settings import KnowledgeSettings
-from knowledge.store import open_chroma_client, open_vector_store
+from knowledge.store import drop_collection, new_collection_name, open_chroma_client, open_vector_store
 
 logger = logging.getLogger(__name__)
 
 EMBED_CALL_CHUNKS = 1024
+MAX_KB_NAME_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class DocumentDraft:
     content_hash: str
     size_bytes: int
     chunks: list[ChunkDraft]
+    pages: int | None = None
 
 
 def chunk_id(kb: str, document: str, ordinal: int, text: str) -> str:
@@ -54,16 +64,95 @@ class KnowledgeService:
         self.embeddings = embeddings
         self.registry = registry
         self._chroma = chroma
-        self._stores: dict[str, Any] = {}
+        self._stores: dict[str, Any] = {}  # by collection, which never changes for a knowledge base
         self._keyword: dict[str, tuple[str, KeywordIndex]] = {}
         self._lock = threading.Lock()
 
+    # ---- knowledge bases -------------------------------------------------------------------
+    def knowledge_bases(self) -> list[KnowledgeBaseInfo]:
+        return self.registry.list_knowledge_bases()
+
+    def knowledge_base(self, name: str) -> KnowledgeBaseInfo:
+        info = self.registry.knowledge_base(name)
+        if info is None or info.status != READY:
+            raise KnowledgeBaseNotFoundError(f"There is no knowledge base named '{name}'.")
+        return info
+
+    def create_knowledge_base(self, name: str) -> KnowledgeBaseInfo:
+        name = self._free_name(name)
+        try:
+            return self.registry.create_knowledge_base(name, new_collection_name(name))
+        except IntegrityError as e:
+            raise KnowledgeBaseNameError(f"A knowledge base named '{name}' already exists.") from e
+
+    def ensure_knowledge_base(self, name: str) -> KnowledgeBaseInfo:
+        """The knowledge base of this name, created when missing (the CLI's `--kb NEW`, the default at first start)."""
+        existing = self.registry.knowledge_base(name)
+        if existing is not None and existing.status == READY:
+            return existing
+        try:
+            return self.create_knowledge_base(name)
+        except KnowledgeBaseNameError:
+            return self.knowledge_base(name.strip())  # created meanwhile by someone else, or an invalid name
+
+    def rename_knowledge_base(self, old: str, new: str) -> KnowledgeBaseInfo:
+        self.knowledge_base(old)
+        self._refuse_while_ingesting(old, "renamed")
+        new = self._free_name(new, allow=old)
+        try:
+            self.registry.rename_knowledge_base(old, new)
+        except IntegrityError as e:
+            raise KnowledgeBaseNameError(f"A knowledge base named '{new}' already exists.") from e
+        with self._lock:
+            self._keyword.pop(old, None)
+        logger.info("renamed a knowledge base")
+        return self.knowledge_base(new)
+
+    def delete_knowledge_base(self, name: str) -> None:
+        """Gone from listings at once; then its vectors, then its rows (documents, chunks, conversations).
+        A crash in between is finished by reconcile()."""
+        self.knowledge_base(name)
+        self._refuse_while_ingesting(name, "deleted")
+        self.registry.mark_knowledge_base_deleting(name)
+        self._finish_deleting(name)
+
+    def _finish_deleting(self, name: str) -> None:
+        info = self.registry.knowledge_base(name)
+        if info is None:
+            return
+        with self._lock:
+            self._stores.pop(info.collection, None)
+            self._keyword.pop(name, None)
+        drop_collection(self._chroma, info.collection)
+        self.registry.remove_knowledge_base(name)
+
+    def _refuse_while_ingesting(self, name: str, what: str) -> None:
+        if self.registry.has_unfinished_documents(name):
+            raise KnowledgeBaseBusyError(
+                f"'{name}' has an upload in progress; it can be {what} when the upload has finished."
+            )
+
+    def _free_name(self, name: str, allow: str | None = None) -> str:
+        """A valid knowledge-base name not in use, compared without case ('Sales' and 'sales' would confuse)."""
+        name = " ".join(name.split())
+        if not name:
+            raise KnowledgeBaseNameError("Give the knowledge base a name.")
+        if len(name) > MAX_KB_NAME_CHARS:
+            raise KnowledgeBaseNameError(f"Knowledge-base names are at most {MAX_KB_NAME_CHARS} characters.")
+        if any(unicodedata.category(c)[0] == "C" for c in name):
+            raise KnowledgeBaseNameError("Knowledge-base names cannot contain control characters.")
+        taken = {n.casefold() for n in self.registry.knowledge_base_names() if n != allow}
+        if name.casefold() in taken:
+            raise KnowledgeBaseNameError(f"A knowledge base named '{name}' already exists.")
+        return name
+
     # ---- reading -------------------------------------------------------------------------
     def vector_store(self, kb: str):  # type: ignore[no-untyped-def]
+        collection = self.knowledge_base(kb).collection
         with self._lock:
-            if kb not in self._stores:
-                self._stores[kb] = open_vector_store(self._chroma, self.embeddings, kb)
-            return self._stores[kb]
+            if collection not in self._stores:
+                self._stores[collection] = open_vector_store(self._chroma, self.embeddings, collection)
+            return self._stores[collection]
 
     def keyword_index(self, kb: str) -> KeywordIndex:
         """The BM25 index of a knowledge base, rebuilt from the registry when its documents changed."""
@@ -85,7 +174,15 @@ class KnowledgeService:
         )
 
     def list_documents(self, kb: str) -> list[DocumentInfo]:
+        self.knowledge_base(kb)
         return self.registry.list_documents(kb)
+
+    def document_chunks(self, kb: str, name: str) -> list[ChunkRecord]:
+        """What the retriever sees of a document: its chunks in order, with position metadata."""
+        info = self.registry.find_by_name(kb, name)
+        if info is None:
+            raise DocumentNotFoundError(f"There is no document named '{name}' in '{kb}'.")
+        return self.registry.document_chunks(info.id)
 
     def is_empty(self, kb: str) -> bool:
         return self.registry.count_documents(kb) == 0
@@ -96,7 +193,8 @@ class KnowledgeService:
         commits they are 'ingesting' (invisible); on any failure, or after a crash, no trace of them is left."""
         if not documents:
             return []
-        ids = self.registry.begin_documents(kb, [(d.name, d.content_hash, d.size_bytes) for d in documents])
+        self.knowledge_base(kb)
+        ids = self.registry.begin_documents(kb, [(d.name, d.content_hash, d.size_bytes, d.pages) for d in documents])
         records = {
             doc_id: [_record(kb, d.name, doc_id, i, c) for i, c in enumerate(d.chunks)]
             for doc_id, d in zip(ids, documents, strict=True)
@@ -138,11 +236,14 @@ class KnowledgeService:
     def reconcile(self) -> int:
         """Make registry, Chroma and keyword index agree after a crash: finish interrupted removals, roll back
         interrupted ingests, delete vectors no registry row owns. Returns how many documents were rolled back."""
+        for kb_info in self.registry.knowledge_bases_being_deleted():
+            logger.warning("finishing the interrupted deletion of a knowledge base")
+            self._finish_deleting(kb_info.name)
         unfinished = self.registry.unfinished_documents()
         for info in unfinished:
-            logger.warning("rolling back interrupted %s of document id=%s kb=%s", info.status, info.id, info.kb)
+            logger.warning("rolling back interrupted %s of document id=%s", info.status, info.id)
             self._purge(info.kb, [info.id])
-        for kb in self.registry.knowledge_bases():
+        for kb in self.registry.knowledge_base_names():
             collection = self.vector_store(kb)._collection
             orphans = set(collection.get(include=[])["ids"]) - self.registry.all_chunk_ids(kb)
             if orphans:
@@ -153,7 +254,7 @@ class KnowledgeService:
 
 def _record(kb: str, document: str, document_id: int, ordinal: int, draft: ChunkDraft) -> ChunkRecord:
     key = chunk_id(kb, document, ordinal, draft.text)
-    metadata = {**draft.metadata, "kb": kb, "document": document, "document_id": document_id, "ordinal": ordinal}
+    metadata = {**draft.metadata, "document": document, "document_id": document_id, "ordinal": ordinal}
     return ChunkRecord(id=key, text=draft.text, metadata={**metadata, "chunk_id": key})
 
 
@@ -166,4 +267,6 @@ def build_knowledge_service(
     chroma = open_chroma_client(settings.vector_store, settings.data_dir)
     service = KnowledgeService(settings, embeddings or build_embeddings(settings.embeddings), registry, chroma)
     service.reconcile()
+    if not registry.knowledge_base_names():
+        service.ensure_knowledge_base(settings.default_kb)
     return service

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import re
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,19 +31,27 @@ def open_chroma_client(cfg: VectorStoreSettings, data_dir: Path) -> chromadb.Cli
             return chromadb.HttpClient(host=cfg.host, port=cfg.port, settings=chroma_settings)
 
 
-def collection_name(kb: str) -> str:
-    """A valid Chroma collection name for any knowledge-base name (3-63 chars of [a-zA-Z0-9._-])."""
+def new_collection_name(kb: str) -> str:
+    """A fresh, valid Chroma collection name (3-63 chars of [a-zA-Z0-9._-]) for a new knowledge base. It is
+    stored with the knowledge base and never derived again, so renaming the knowledge base moves no vectors."""
     readable = re.sub(r"[^a-zA-Z0-9_-]", "-", kb)[:40].strip("-_") or "kb"
-    digest = hashlib.sha1(kb.encode()).hexdigest()[:10]
-    return f"kb-{readable}-{digest}"
+    return f"kb-{readable}-{uuid.uuid4().hex[:12]}"
 
 
-def open_vector_store(client: chromadb.ClientAPI, embeddings: Embeddings, kb: str) -> Chroma:
+def open_vector_store(client: chromadb.ClientAPI, embeddings: Embeddings, collection: str) -> Chroma:
     from langchain_chroma import Chroma
 
     return Chroma(
         client=client,
-        collection_name=collection_name(kb),
+        collection_name=collection,
         embedding_function=embeddings,
-        collection_metadata={"hnsw:space": "cosine", "kb": kb},
+        collection_metadata={"hnsw:space": "cosine"},
     )
+
+
+def drop_collection(client: chromadb.ClientAPI, collection: str) -> None:
+    """Delete a collection; one that is already gone is fine (a crash may have happened after the delete)."""
+    from chromadb.errors import NotFoundError
+
+    with contextlib.suppress(NotFoundError):
+        client.delete_collection(collection)

@@ -97,10 +97,11 @@ def test_uploaded_fact_is_answered_with_its_file_as_source(app_url: str, page, t
         "# Zorblax loyalty card\n\nThe Zorblax loyalty card gives 17 percent off every third Tuesday of the month."
     )
     page.goto(app_url)
-    page.get_by_text("Add documents").click()
+    page.get_by_role("tab", name="Knowledge").click()
     page.locator("#upload input[type=file]").set_input_files(str(fact))
     page.locator("#upload-button").click()
     page.locator("#upload-report").get_by_text("1 ingested").wait_for()
+    page.get_by_role("tab", name="Chat").click()
 
     question = "What discount does the Zorblax loyalty card give?"
     page.evaluate(RECORD_CHAT_STATES)

@@ -7,6 +7,7 @@ import pytest
 from ingest.__main__ import main as ingest_cli
 from ingest.pipeline import IngestPipeline, expand_paths
 from tests.conftest import SAMPLES
+from tests.corpus import write_mixed_corpus
 
 
 def chroma_ids(services, kb="default"):  # type: ignore[no-untyped-def]
@@ -70,7 +71,7 @@ def test_interrupted_ingest_and_removal_are_finished_when_the_service_starts(mak
     IngestPipeline(services.knowledge).ingest_files([SAMPLES / "warranty.pdf", SAMPLES / "shipping.html"], "default")
     registry, collection = services.knowledge.registry, services.knowledge.vector_store("default")._collection
     # A crash between writing Chroma and completing the registry row...
-    (half,) = registry.begin_documents("default", [("half.md", "hash", 10)])
+    (half,) = registry.begin_documents("default", [("half.md", "hash", 10, None)])
     collection.add(ids=["half-1"], embeddings=[[0.1] * 384], documents=["x"], metadatas=[{"document_id": half}])
     # ...a crash in the middle of removing a document...
     registry.mark_deleting(registry.find_by_name("default", "shipping.html").id)
@@ -102,12 +103,23 @@ def test_cli_ingests_a_folder_and_reports_failures(tmp_path: Path, monkeypatch, 
     assert ingest_cli(["--kb", "support", "--delete", "faq.md"]) == 0
     assert ingest_cli(["--kb", "support", "--delete", "faq.md"]) == 1
 
+    capsys.readouterr()
+    assert ingest_cli(["--kb", "support", "--rename-to", "Support EU"]) == 0
+    assert ingest_cli(["--knowledge-bases"]) == 0
+    assert "Support EU\t0 documents" in capsys.readouterr().out
+    assert ingest_cli(["--kb", "Support EU", "--delete-kb"]) == 2  # not without --yes
+    assert ingest_cli(["--kb", "Support EU", "--delete-kb", "--yes"]) == 0
+    assert ingest_cli(["--kb", "Support EU", "--list"]) == 1
+    assert "no knowledge base named 'Support EU'" in capsys.readouterr().err
+
 
 @pytest.mark.parametrize("kb", ["default", "Support (EU) / 客服"])
 def test_knowledge_bases_are_kept_apart(services, pipeline, tmp_path: Path, kb: str) -> None:
     (tmp_path / "a.md").write_text("# A\n\nThe secret word is marmalade.")
+    services.knowledge.ensure_knowledge_base(kb)
     pipeline.ingest_files([tmp_path / "a.md"], kb)
     other = "other" if kb == "default" else "default"
+    services.knowledge.ensure_knowledge_base(other)
     assert services.knowledge.retriever(other).invoke("marmalade") == []
     assert services.knowledge.retriever(kb).invoke("marmalade")[0].metadata["document"] == "a.md"
 
@@ -131,3 +143,23 @@ def test_two_uploads_at_once_leave_the_stores_in_agreement(services, tmp_path: P
         assert outcome.status in {"ingested", "unchanged"} or "in progress" in outcome.detail
     assert chroma_ids(services) == keyword_ids(services)
     assert {d.status for d in services.knowledge.list_documents("default")} == {"ready"}
+
+
+def test_mixed_folder_goes_in_except_the_broken_files_each_named_with_its_reason(services, pipeline, tmp_path) -> None:
+    broken = write_mixed_corpus(tmp_path / "mixed")
+    report = pipeline.ingest_files(expand_paths([tmp_path / "mixed"]), "default")
+
+    failed = {o.name: o.detail for o in report.failed}
+    assert set(failed) == set(broken)
+    for name, reason in broken.items():
+        assert reason in failed[name], (name, failed[name])
+    assert [o.status for o in report.outcomes if o.name not in broken] == ["ingested"] * 42
+    documents = services.knowledge.list_documents("default")
+    assert len(documents) == 42
+    assert {d.kind for d in documents} == {"MD", "TXT", "HTML", "CSV", "DOCX", "PDF", "XLSX", "PPTX"}
+    assert chroma_ids(services) == keyword_ids(services)
+    for n in (0, 5, 13, 41):  # md, pdf, docx, xlsx...
+        hit = services.knowledge.retriever("default").invoke(f"Policy code QX{n:03d}")[0]
+        assert f"QX{n:03d}" in hit.page_content
+    gbk = services.knowledge.retriever("default").invoke("Note 1 policy code QX001")[0]
+    assert "顾客服务说明" in gbk.page_content  # the GBK .txt read as Chinese, not mojibake

@@ -10,6 +10,7 @@ from ingest.loaders import UnreadableFileError, load_document
 from ingest.pipeline import safe_document_name
 from knowledge.settings import ChunkingSettings
 from tests.conftest import SAMPLES
+from tests.corpus import _encrypted_pdf, _scanned_pdf
 
 
 @pytest.mark.parametrize(
@@ -126,3 +127,23 @@ def test_chinese_text_in_legacy_encodings_is_not_mojibake(encoding: str) -> None
         )
     document = load_document("faq.txt", text.encode(encoding))
     assert document.sections[0].text == text
+
+
+def test_scanned_pdf_without_text_layer_is_refused_when_loaded() -> None:
+    with pytest.raises(UnreadableFileError, match="no extractable text"):
+        load_document("scanned-returns.pdf", _scanned_pdf())
+
+
+def test_encrypted_pdf_is_refused_when_loaded() -> None:
+    with pytest.raises(UnreadableFileError, match="encrypted"):
+        load_document("price-list.pdf", _encrypted_pdf())
+
+
+def test_pdf_locked_only_by_an_owner_password_is_read_when_loaded() -> None:
+    document = load_document("price-list.pdf", _encrypted_pdf(user_password=""))
+    assert "Internal price list" in document.sections[0].text
+
+
+def test_page_count_is_kept_for_pdf_and_slides_when_loaded() -> None:
+    assert load_document("manual.pdf", (SAMPLES / "aurora-kettle-manual.pdf").read_bytes()).pages == 2
+    assert load_document("faq.md", (SAMPLES / "returns-and-refunds.md").read_bytes()).pages is None

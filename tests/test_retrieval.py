@@ -40,3 +40,10 @@ def test_sources_carry_document_position_snippet_and_score(sample_kb) -> None:
     assert source.position == "Returns and refunds › Return window"
     assert "30 days" in source.snippet
     assert source.score > 0
+
+
+def test_code_like_tokens_are_identifiers_but_plain_words_and_numbers_are_not() -> None:
+    from knowledge.retriever import identifiers
+
+    assert identifiers("Where is order QX005 and model AK200 v2?") == {"qx005", "ak200"}
+    assert identifiers("I waited 30 days for delivery") == set()

@@ -1,6 +1,6 @@
 """What the UI shows: sources under the answer, document and user text shown literally (no markup runs)."""
 
-from chatbot.ui import escape_markdown, render_answer
+from chatbot.rendering import escape_markdown, render_answer
 from knowledge.retriever import Source
 
 
