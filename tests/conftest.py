@@ -139,3 +139,18 @@ def bundled_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
     path = tmp_path_factory.mktemp("models")
     prepare_bundled_model(path)
     return path
+
+
+@pytest.fixture
+def page():  # type: ignore[no-untyped-def]
+    """A page in Debian's Chromium driven by Playwright (tests using it skip when chromium is missing)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()

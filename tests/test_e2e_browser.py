@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.browser import CHROMIUM, running_app
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
@@ -32,63 +24,11 @@ RECORD_CHAT_STATES = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, attempts: int = 480) -> None:
-    """Ask /healthz until it answers, pausing by waiting on the process (which also notices an early exit)."""
-    for _ in range(attempts):
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=0.5)
-        if process.poll() is not None:
-            raise AssertionError(f"the app exited early:\n{log.read_text()[-3000:]}")
-    raise AssertionError(f"the app did not come up:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture
 def app_url(tmp_path: Path, bundled_models_dir: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "RAGDESK_DATA_DIR": str(tmp_path / "data"),
-        "RAGDESK_MODELS_DIR": str(bundled_models_dir),
-        "RAGDESK_PORT": str(port),
-        "RAGDESK_LLM__MAX_NEW_TOKENS": "48",
-        "HF_HUB_OFFLINE": "1",
-    }
-    log = tmp_path / "app.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process, log)
+    env = {"RAGDESK_MODELS_DIR": str(bundled_models_dir), "RAGDESK_LLM__MAX_NEW_TOKENS": "48"}
+    with running_app(tmp_path, env) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-@pytest.fixture
-def page(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page()
-        page.set_default_timeout(60_000)
-        yield page
-        browser.close()
 
 
 def test_uploaded_fact_is_answered_with_its_file_as_source(app_url: str, page, tmp_path: Path) -> None:

@@ -3,17 +3,13 @@ and knowledge bases created, renamed, chosen in the chat and deleted."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.browser import CHROMIUM, running_app
 from tests.corpus import write_mixed_corpus
-from tests.test_e2e_browser import CHROMIUM, free_port, page, wait_until_healthy  # noqa: F401 (page is a fixture)
 
 pytestmark = [
     pytest.mark.slow,
@@ -25,33 +21,17 @@ pytestmark = [
 @pytest.fixture
 def fake_llm_app(tmp_path: Path) -> Iterator[str]:
     """The real app (real Chroma, SQLite, embeddings) with the scripted model: this test is about knowledge."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "RAGDESK_DATA_DIR": str(tmp_path / "data"),
-        "RAGDESK_PORT": str(port),
-        "RAGDESK_LLM__BACKEND": "fake",
-        "RAGDESK_LLM__FAKE_RESPONSES": '["Scripted answer."]',
-        "HF_HUB_OFFLINE": "1",
-    }
-    log = tmp_path / "app.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process, log)
+    env = {"RAGDESK_LLM__BACKEND": "fake", "RAGDESK_LLM__FAKE_RESPONSES": '["Scripted answer."]'}
+    with running_app(tmp_path, env) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def ask(page, question: str) -> str:  # type: ignore[no-untyped-def]
     page.locator("#question textarea").fill(question)
     page.locator("#send").click()
     page.wait_for_function(
-        "q => { const t = document.querySelector('#chat').innerText;"
-        " return t.includes(q) && (t.split(q).pop().includes('Sources') || t.split(q).pop().includes('could not find')); }",
+        "q => { const t = document.querySelector('#chat').innerText; const after = t.split(q).pop();"
+        " return t.includes(q) && (after.includes('Sources') || after.includes('could not find')); }",
         arg=question,
     )
     return page.locator("#chat").inner_text().split(question)[-1]
@@ -81,6 +61,11 @@ def test_knowledge_tab_manages_documents_and_knowledge_bases(fake_llm_app: str, 
     page.locator("#document-message").get_by_text("Deleted").wait_for()
     page.locator("#kb-summary").get_by_text("48 documents").wait_for()
     assert "leaflet-05.pdf" not in page.locator("#documents").inner_text()
+
+    page.get_by_role("tab", name="Chat").click()
+    assert "leaflet-13.pdf" in ask(page, "Policy code QX013?")
+    assert "leaflet-05.pdf" not in ask(page, "Policy code QX005?")  # its chunks left the search at once
+    page.get_by_role("tab", name="Knowledge").click()
 
     page.get_by_text("Create, rename or delete knowledge bases").click()
     page.locator("#kb-name textarea, #kb-name input").first.fill("Billing <team>")

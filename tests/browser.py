@@ -1,0 +1,64 @@
+"""Helpers for the real-browser tests: a free port, the app started as a subprocess, Chromium's path."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.conftest import REPO
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, attempts: int = 480) -> None:
+    """Ask /healthz until it answers, pausing by waiting on the process (which also notices an early exit)."""
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.5)
+        if process.poll() is not None:
+            raise AssertionError(f"the app exited early:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"the app did not come up:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def running_app(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    """`python app.py` on a free port with its own data directory; yields its URL, stops it afterwards."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "RAGDESK_DATA_DIR": str(tmp_path / "data"),
+        "RAGDESK_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+        **env,
+    }
+    log = tmp_path / "app.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
