@@ -77,6 +77,10 @@ def test_knowledge_tab_manages_documents_and_knowledge_bases(fake_llm_app: str, 
     page.locator("#upload input[type=file]").set_input_files(str(invoice))
     page.locator("#upload-button").click()
     page.locator("#upload-report").get_by_text("1 ingested").wait_for()
+    invoice.write_text("# Invoices\n\nInvoices are sent on the 5th working day of each month by post.")
+    page.locator("#upload input[type=file]").set_input_files(str(invoice))
+    page.locator("#upload-button").click()
+    page.locator("#upload-report").get_by_text("1 replaced").wait_for()
     page.locator("#kb-name textarea, #kb-name input").first.fill("Billing")
     page.locator("#kb-rename").click()
     page.locator("#kb-message").get_by_text("Renamed").wait_for()
@@ -84,7 +88,9 @@ def test_knowledge_tab_manages_documents_and_knowledge_bases(fake_llm_app: str, 
     page.get_by_role("tab", name="Chat").click()
     page.locator("#kb input").click()
     page.get_by_role("option", name="Billing", exact=True).click()
-    assert "invoices.md" in ask(page, "When are invoices sent?")
+    answer = ask(page, "When are invoices sent?")
+    assert "invoices.md" in answer
+    assert "5th working day" in answer  # the edited file's text, not the old one
     page.locator("#kb input").click()
     page.get_by_role("option", name="default", exact=True).click()
     assert "invoices.md" not in ask(page, "When are invoices sent by email?")
