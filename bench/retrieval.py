@@ -48,6 +48,7 @@ def main() -> None:
         pipeline = IngestPipeline(knowledge)
         started = time.perf_counter()
         documents = read_jsonl(args.kb_jsonl)
+        knowledge.ensure_knowledge_base(KB)
         pipeline.ingest_texts(KB, ((d["doc_id"], d.get("title", ""), d["text"]) for d in documents))
         ingest_s = time.perf_counter() - started
         queries = read_jsonl(args.queries_jsonl)[: args.limit or None]
