@@ -6,7 +6,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.runnables import Runnable
 
-from chatbot.prompts import ANSWER_PROMPT, CONDENSE_PROMPT
+from chatbot.prompts import CONDENSE_PROMPT
+from chatbot.templates import AssistantTemplate, answer_prompt
 
 
 def build_condense_chain(llm: BaseChatModel) -> Runnable:
@@ -14,6 +15,7 @@ def build_condense_chain(llm: BaseChatModel) -> Runnable:
     return CONDENSE_PROMPT | llm.bind(stop=["\n"], max_completion_tokens=48) | StrOutputParser()
 
 
-def build_answer_chain(llm: BaseChatModel) -> Runnable:
-    """{history, context, question} → answer text (streamable)."""
-    return ANSWER_PROMPT | llm | StrOutputParser()
+def build_answer_chain(llm: BaseChatModel, template: AssistantTemplate) -> Runnable:
+    """{history, context, kb, question} → answer text (streamable), with the template's generation settings."""
+    bound = llm.bind(temperature=template.temperature, max_completion_tokens=template.max_new_tokens)
+    return answer_prompt(template) | bound | StrOutputParser()

@@ -144,7 +144,7 @@ class LocalChatModel(BaseChatModel):
         from transformers import TextIteratorStreamer
 
         chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
-        inputs = self._tokenizer.apply_chat_template(
+        inputs = self._tokenizer.apply_chat_template(  # same chat as render_prompt shows
             chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
         ).to(self._model.device)
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
@@ -156,7 +156,7 @@ class LocalChatModel(BaseChatModel):
             stopping_criteria=_cancellable(cancel),
             logits_processor=_answer_repetition_penalty(inputs["input_ids"].shape[1], self.repetition_penalty),
             pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
-            **self._sampling(),
+            **self._sampling(kwargs.get("temperature", self.temperature)),
         )
         with self._lock:
             worker = threading.Thread(target=self._run_generate, args=(generation, streamer), daemon=True)
@@ -174,10 +174,15 @@ class LocalChatModel(BaseChatModel):
             logger.exception("generation failed")
             streamer.end()
 
-    def _sampling(self) -> dict[str, Any]:
-        if self.temperature <= 0:
+    def _sampling(self, temperature: float) -> dict[str, Any]:
+        if temperature <= 0:
             return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p}
+        return {"do_sample": True, "temperature": temperature, "top_p": self.top_p}
+
+    def render_prompt(self, messages: list[BaseMessage]) -> str:
+        """The exact text the model reads: the messages through the tokenizer's chat template."""
+        chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        return str(self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False))
 
 
 def _until_stop(

@@ -5,19 +5,29 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, trim_messages
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, trim_messages
+from langchain_core.runnables import Runnable
 
 from chatbot.chain import build_answer_chain, build_condense_chain
 from chatbot.errors import InvalidQuestionError, ModelUnavailableError, RagdeskError
 from chatbot.history import Conversation, ConversationStore
-from chatbot.prompts import SYSTEM_PROMPT, format_context
+from chatbot.template_store import TemplateStore
+from chatbot.templates import (
+    AnswerExtractor,
+    AssistantTemplate,
+    PromptBudget,
+    answer_prompt,
+    check_template,
+    context_block,
+    measure_budget,
+)
 from chatbot.settings import ChatSettings
-from knowledge.retriever import Source, reciprocal_rank_fusion
+from knowledge.retriever import Source, best_relevance, reciprocal_rank_fusion
 from knowledge.service import KnowledgeService
 
 logger = logging.getLogger(__name__)
@@ -41,6 +51,7 @@ class TurnSaved:
     answer: str
     sources: list[Source]
     latency_s: float
+    answered: bool = True  # False: nothing relevant was found and the no-answer reply was given
 
 
 ChatEvent = SourcesFound | AnswerDelta | TurnSaved
@@ -51,6 +62,35 @@ class Turn:
     question: str
     answer: str
     sources: list[Source]
+    answered: bool = True
+    reasoning: str = ""  # chain-of-thought, for admins only
+    template_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A template tried on a question without saving anything (the Prompts tab's "try draft")."""
+
+    answer: str
+    reasoning: str
+    sources: list[Source]
+    answered: bool
+
+
+@dataclass(frozen=True)
+class PromptPreview:
+    text: str  # exactly what the model reads (chat template applied when the model has one)
+    prompt_tokens: int
+    budget: PromptBudget
+    sources: list[Source]
+
+
+@dataclass
+class _Outcome:
+    answer: str = ""
+    reasoning: str = ""
+    answered: bool = True
+    sources: list[Source] = field(default_factory=list)
 
 
 class ChatService:
@@ -59,20 +99,21 @@ class ChatService:
         llm: BaseChatModel,
         knowledge: KnowledgeService,
         conversations: ConversationStore,
+        templates: TemplateStore,
         settings: ChatSettings,
         token_counter: TokenCounter,
         default_kb: str,
-        prompt_token_limit: int = 8192 - 256,
+        context_window: int = 8192,
     ) -> None:
         self.llm = llm
         self.knowledge = knowledge
         self.conversations = conversations
+        self.templates = templates
         self.settings = settings
         self._default_kb = default_kb
         self._token_counter = token_counter
-        self._prompt_token_limit = prompt_token_limit
+        self.context_window = context_window
         self._condense = build_condense_chain(llm)
-        self._answer = build_answer_chain(llm)
 
     # ---- knowledge bases and conversations -------------------------------------------------
     @property
@@ -100,8 +141,17 @@ class ChatService:
         messages = self.conversations.history(owner, conversation_id).messages
         turns = []
         for question, answer in zip(messages[::2], messages[1::2], strict=False):
-            sources = [Source(**s) for s in answer.additional_kwargs.get("sources", [])]
-            turns.append(Turn(str(question.content), str(answer.content), sources))
+            extra = answer.additional_kwargs
+            turns.append(
+                Turn(
+                    str(question.content),
+                    str(answer.content),
+                    [Source(**s) for s in extra.get("sources", [])],
+                    bool(extra.get("answered", True)),
+                    str(extra.get("reasoning", "")),
+                    extra.get("template_version"),
+                )
+            )
         return turns
 
     # ---- answering -----------------------------------------------------------------------
@@ -112,28 +162,93 @@ class ChatService:
         conversation = self.conversations.get(owner, conversation_id)
         history = self.conversations.history(owner, conversation_id)
         memory = self._memory(history.messages)
+        version = self.templates.active(conversation.kb)
         standalone = self._standalone_question(question, memory)
-        documents = self._retrieve(conversation.kb, question, standalone)
-        sources = [Source.from_document(d) for d in documents]
-        yield SourcesFound(sources, standalone)
-        parts: list[str] = []
-        if not documents:
-            parts.append(self.settings.no_answer_text)
-            yield AnswerDelta(self.settings.no_answer_text)
-        else:
-            inputs = self._fitted_inputs(memory, documents, question)
-            for delta in self._model_stream(inputs):
-                parts.append(delta)
-                yield AnswerDelta(delta)
-        answer = "".join(parts).strip()
+        outcome = _Outcome()
+        yield from self._respond(conversation.kb, version.template, question, standalone, memory, outcome)
         latency = time.perf_counter() - started
         extra: dict[str, Any] = {
-            "sources": [asdict(s) for s in sources],
+            "sources": [asdict(s) for s in outcome.sources],
             "standalone_question": standalone,
             "latency_s": round(latency, 3),
+            "answered": outcome.answered,
+            "template_version": version.version,
         }
-        history.add_messages([HumanMessage(content=question), AIMessage(content=answer, additional_kwargs=extra)])
-        yield TurnSaved(answer, sources, latency)
+        if outcome.reasoning:
+            extra["reasoning"] = outcome.reasoning
+        history.add_messages(
+            [HumanMessage(content=question), AIMessage(content=outcome.answer, additional_kwargs=extra)]
+        )
+        yield TurnSaved(outcome.answer, outcome.sources, latency, outcome.answered)
+
+    def _respond(
+        self,
+        kb: str,
+        template: AssistantTemplate,
+        question: str,
+        standalone: str,
+        memory: list[BaseMessage],
+        outcome: _Outcome,
+    ) -> Iterator[ChatEvent]:
+        """Retrieval, the no-answer gate, then the model's streamed answer (with reasoning held back)."""
+        documents = self._retrieve(kb, question, standalone, template.k)
+        outcome.answered = bool(documents) and best_relevance(documents) >= template.relevance_threshold
+        outcome.sources = [Source.from_document(d) for d in documents] if outcome.answered else []
+        yield SourcesFound(outcome.sources, standalone)
+        if not outcome.answered:  # nothing relevant: the template's reply, and no model call
+            outcome.answer = template.no_answer_reply
+            yield AnswerDelta(outcome.answer)
+            return
+        inputs = self._fitted_inputs(template, kb, memory, documents, question)
+        chain = build_answer_chain(self.llm, template)
+        if not template.chain_of_thought:
+            parts = []
+            for delta in self._model_stream(chain, inputs):
+                parts.append(delta)
+                yield AnswerDelta(delta)
+            outcome.answer = "".join(parts).strip()
+            return
+        extractor = AnswerExtractor()
+        for delta in self._model_stream(chain, inputs):
+            visible = extractor.feed(delta)
+            if visible:
+                yield AnswerDelta(visible)
+        answer, outcome.reasoning = extractor.finish()
+        outcome.answer = answer or template.no_answer_reply
+        released = extractor.released
+        if outcome.answer.startswith(released.strip()) and len(outcome.answer) > len(released.strip()):
+            yield AnswerDelta(outcome.answer[len(released.strip()) :])
+
+    def try_template(self, kb: str, template: AssistantTemplate, question: str) -> Trial:
+        """Answer one question with a (draft) template, saving nothing."""
+        question = self._validated(question)
+        self.knowledge.knowledge_base(kb)
+        outcome = _Outcome()
+        for _ in self._respond(kb, template, question, question, [], outcome):
+            pass
+        return Trial(outcome.answer, outcome.reasoning, outcome.sources, outcome.answered)
+
+    def preview_prompt(self, kb: str, template: AssistantTemplate, question: str) -> PromptPreview:
+        """The fully rendered prompt for a sample question, with real retrieved context."""
+        question = self._validated(question)
+        check_template(template)
+        documents = self._retrieve(kb, question, question, template.k)
+        inputs = self._fitted_inputs(template, kb, [], documents, question)
+        messages = answer_prompt(template).format_messages(**inputs)
+        render = getattr(self.llm, "render_prompt", None)
+        text = render(messages) if render else "\n\n".join(f"[{m.type}]\n{m.content}" for m in messages)
+        return PromptPreview(
+            text, self._token_counter(messages), self.budget(template), [Source.from_document(d) for d in documents]
+        )
+
+    def budget(self, template: AssistantTemplate) -> PromptBudget:
+        return measure_budget(
+            template,
+            self._token_counter,
+            self.knowledge.settings.chunking.chunk_size,
+            self.settings.history_tokens,
+            self.context_window,
+        )
 
     def answer(self, owner: str, conversation_id: str, question: str) -> TurnSaved:
         """The non-streaming form of stream_answer."""
@@ -168,19 +283,28 @@ class ChatService:
             end_on="ai",
         )
 
-    def _fitted_inputs(self, memory: list[BaseMessage], documents: list[Document], question: str) -> dict[str, Any]:
+    def _fitted_inputs(
+        self,
+        template: AssistantTemplate,
+        kb: str,
+        memory: list[BaseMessage],
+        documents: list[Document],
+        question: str,
+    ) -> dict[str, Any]:
         """Fit the prompt to the model's context: drop the weakest chunks, then the oldest turns."""
+        prompt = answer_prompt(template)
+        limit = self.context_window - template.max_new_tokens
         documents = list(documents)
         while True:
-            context = format_context(documents)
-            fixed = self._token_counter([SystemMessage(SYSTEM_PROMPT), HumanMessage(context + question)])
-            if fixed <= self._prompt_token_limit or len(documents) <= 1:
+            inputs = {"context": context_block(documents), "kb": kb, "question": question, "history": []}
+            fixed = self._token_counter(prompt.format_messages(**inputs))
+            if fixed <= limit or len(documents) <= 1:
                 break
             documents.pop()
-        budget = max(self._prompt_token_limit - fixed, 0)
+        budget = max(limit - fixed, 0)
         if memory and self._token_counter(memory) > budget:
             memory = self._memory(memory, budget)
-        return {"history": memory, "context": context, "question": question}
+        return {**inputs, "history": memory}
 
     def _standalone_question(self, question: str, memory: list[BaseMessage]) -> str:
         if not memory:
@@ -195,20 +319,18 @@ class ChatService:
             return f"{previous} {question}".strip()
         return rewritten
 
-    def _retrieve(self, kb: str, question: str, standalone: str) -> list[Document]:
+    def _retrieve(self, kb: str, question: str, standalone: str, k: int) -> list[Document]:
         """Search with the customer's own words and, for a follow-up, the rewritten question too, fused:
         a poor rewrite cannot lose what the customer actually asked."""
-        retriever = self.knowledge.retriever(kb)
+        retriever = self.knowledge.retriever(kb, k=k)
         if standalone == question:
             return retriever.invoke(question)
         rankings = [(retriever.invoke(question), 1.0), (retriever.invoke(standalone), 1.0)]
-        return reciprocal_rank_fusion(
-            rankings, self.knowledge.settings.retrieval.rrf_k, retriever.k or self.knowledge.settings.retrieval.k
-        )
+        return reciprocal_rank_fusion(rankings, self.knowledge.settings.retrieval.rrf_k, k)
 
-    def _model_stream(self, inputs: dict[str, Any]) -> Iterator[str]:
+    def _model_stream(self, chain: Runnable, inputs: dict[str, Any]) -> Iterator[str]:
         try:
-            yield from self._answer.stream(inputs)
+            yield from chain.stream(inputs)
         except RagdeskError:
             raise
         except Exception as e:

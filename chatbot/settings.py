@@ -52,10 +52,6 @@ class ChatSettings(BaseModel):
         1024, ge=0, description="Token budget of earlier turns kept as buffer memory; older turns are dropped."
     )
     max_question_chars: int = Field(4000, ge=1, description="Longest question accepted, in characters.")
-    no_answer_text: str = Field(
-        "I could not find this in our documentation. Please contact our support team and a person will help you.",
-        description="Reply when the knowledge base has nothing relevant (no model call is made).",
-    )
 
 
 class Settings(KnowledgeSettings):

@@ -14,6 +14,8 @@ from chatbot.llm import build_chat_model
 from chatbot.local_model import LocalChatModel  # imports torch/transformers only when a model is loaded
 from chatbot.service import ChatService, TokenCounter
 from chatbot.settings import Settings
+from chatbot.template_store import TemplateStore
+from chatbot.templates import ENGLISH_DEFAULT, AssistantTemplate
 from knowledge.database import create_tables, open_database
 from knowledge.service import KnowledgeService, build_knowledge_service
 
@@ -34,16 +36,29 @@ def build_services(
     create_tables(engine)
     knowledge = build_knowledge_service(settings, embeddings=embeddings, engine=engine)
     llm = llm or build_chat_model(settings.llm, settings.models_path)
+    sessions = sessionmaker(engine, expire_on_commit=False)
     chat = ChatService(
         llm=llm,
         knowledge=knowledge,
-        conversations=ConversationStore(sessionmaker(engine, expire_on_commit=False)),
+        conversations=ConversationStore(sessions),
+        templates=TemplateStore(sessions, default=_default_template(settings)),
         settings=settings.chat,
         token_counter=_token_counter(llm),
         default_kb=settings.default_kb,
-        prompt_token_limit=settings.llm.context_window - settings.llm.max_new_tokens,
+        context_window=settings.llm.context_window,
     )
     return Services(settings, knowledge, chat)
+
+
+def _default_template(settings: Settings) -> AssistantTemplate:
+    """The built-in template, with the generation and retrieval settings of this deployment."""
+    return ENGLISH_DEFAULT.model_copy(
+        update={
+            "k": settings.retrieval.k,
+            "temperature": settings.llm.temperature,
+            "max_new_tokens": settings.llm.max_new_tokens,
+        }
+    )
 
 
 def _token_counter(llm: BaseChatModel) -> TokenCounter:

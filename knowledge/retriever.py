@@ -43,6 +43,19 @@ class Source:
         )
 
 
+def relevance(doc: Document, query_tokens: set[str]) -> float:
+    """How well a chunk matches the question, 0..1, comparable across queries (unlike rank-fusion scores):
+    the cosine similarity of the vectors, or the share of the question's words (Chinese characters and
+    bigrams) found in the chunk, whichever is higher. Below a threshold, nothing retrieved answers."""
+    vector = float(doc.metadata.get("vector_score", 0.0))
+    coverage = len(query_tokens & set(tokenize(doc.page_content))) / len(query_tokens) if query_tokens else 0.0
+    return round(max(vector, coverage), 4)
+
+
+def best_relevance(documents: list[Document]) -> float:
+    return max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
+
+
 def identifiers(query: str) -> set[str]:
     """Code-like tokens of a query (letters and digits mixed: QX005, A1234, v2), which only an exact match answers."""
     return {t for t in tokenize(query) if len(t) >= 3 and _HAS_DIGIT.search(t) and _HAS_LETTER.search(t)}
@@ -82,7 +95,11 @@ class HybridRetriever(BaseRetriever):
         if codes:  # an order number or model code the customer typed must not lose to a merely similar chunk
             exact = [d for d in keyword_docs if codes <= set(tokenize(d.page_content))]
             rankings.append((exact, cfg.keyword_weight))
-        return reciprocal_rank_fusion(rankings, cfg.rrf_k, self.k or cfg.k)
+        fused = reciprocal_rank_fusion(rankings, cfg.rrf_k, self.k or cfg.k)
+        query_tokens = set(tokenize(query))
+        for doc in fused:
+            doc.metadata["relevance"] = relevance(doc, query_tokens)
+        return fused
 
     def _vectors_understand(self, query: str) -> bool:
         return self.multilingual_embeddings or not is_mostly_chinese(query)

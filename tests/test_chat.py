@@ -73,7 +73,8 @@ def test_empty_knowledge_base_gets_the_no_answer_text_without_a_model_call(make_
     services = make_services(chat_model=FakeListChatModel(responses=["should not be used"], callbacks=[recorder]))
     conversation = services.chat.new_conversation("me")
     saved = services.chat.answer("me", conversation.id, "Do you sell bicycles?")
-    assert saved.answer == services.settings.chat.no_answer_text
+    assert saved.answer == services.chat.templates.active("default").template.no_answer_reply
+    assert not saved.answered
     assert recorder.prompts == []
 
 
