@@ -72,7 +72,9 @@ def main() -> None:
     for threshold in sorted({*SWEEP, args.threshold}):
         row = [f"threshold={threshold:.2f}"]
         for kb, (inside, outside) in scores.items():
-            row.append(f"{kb}: answered {share(inside, threshold, True):.3f} refused {share(outside, threshold, False):.3f}")
+            row.append(
+                f"{kb}: answered {share(inside, threshold, True):.3f} refused {share(outside, threshold, False):.3f}"
+            )
         print("  ".join(row))
     inside_all = [s for inside, _ in scores.values() for s in inside]
     outside_all = [s for _, outside in scores.values() for s in outside]

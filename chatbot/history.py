@@ -117,6 +117,19 @@ class ConversationStore:
             )
             return [_conversation(r) for r in s.scalars(stmt)]
 
+    def recent(self, limit: int = 100) -> Sequence[Conversation]:
+        """The newest conversations of every owner (admins only)."""
+        with self._sessions() as s:
+            stmt = select(ConversationRow).order_by(ConversationRow.updated_at.desc()).limit(limit)
+            return [_conversation(r) for r in s.scalars(stmt)]
+
+    def owner_of(self, conversation_id: str) -> str:
+        with self._sessions() as s:
+            row = s.get(ConversationRow, conversation_id)
+            if row is None:
+                raise ConversationNotFoundError("This conversation does not exist.")
+            return row.owner
+
     def get(self, owner: str, conversation_id: str) -> Conversation:
         with self._sessions() as s:
             row = s.get(ConversationRow, conversation_id)

@@ -1,4 +1,4 @@
-"""The condensing prompt (follow-up → standalone question); the answer prompt is the editable template (templates.py)."""
+"""The condensing prompt (follow-up → standalone question); the answer prompt is the editable template."""
 
 from __future__ import annotations
 

@@ -16,10 +16,15 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
+def show_answer(answer: str) -> str:
+    """The model's answer keeps its markdown (lists, bold) but any HTML it writes is shown as text."""
+    return answer.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render_answer(answer: str, sources: list[Source]) -> str:
     if not sources:
-        return answer
-    lines = [answer, "", "**Sources**"]
+        return show_answer(answer)
+    lines = [show_answer(answer), "", "**Sources**"]
     for number, source in enumerate(sources, start=1):
         where = f" · {escape_markdown(source.position)}" if source.position else ""
         plain = _MARKDOWN_EMPHASIS.sub("", source.snippet)

@@ -16,6 +16,7 @@ from langchain_core.runnables import Runnable
 from chatbot.chain import build_answer_chain, build_condense_chain
 from chatbot.errors import InvalidQuestionError, ModelUnavailableError, RagdeskError
 from chatbot.history import Conversation, ConversationStore
+from chatbot.settings import ChatSettings
 from chatbot.template_store import TemplateStore
 from chatbot.templates import (
     AnswerExtractor,
@@ -26,7 +27,6 @@ from chatbot.templates import (
     context_block,
     measure_budget,
 )
-from chatbot.settings import ChatSettings
 from knowledge.retriever import Source, best_relevance, reciprocal_rank_fusion
 from knowledge.service import KnowledgeService
 

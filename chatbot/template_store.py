@@ -70,8 +70,10 @@ class TemplateStore:
     def versions(self, kb: str) -> list[TemplateVersion]:
         """Newest first."""
         with self._sessions() as s:
-            stmt = select(TemplateVersionRow).where(TemplateVersionRow.kb == kb).order_by(
-                TemplateVersionRow.version.desc()
+            stmt = (
+                select(TemplateVersionRow)
+                .where(TemplateVersionRow.kb == kb)
+                .order_by(TemplateVersionRow.version.desc())
             )
             return [_version(r) for r in s.scalars(stmt)]
 

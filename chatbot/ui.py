@@ -11,8 +11,10 @@ from typing import Any
 import gradio as gr
 
 from chatbot.errors import RagdeskError
+from chatbot.history_tab import HistoryTab
 from chatbot.knowledge_tab import KnowledgeTab, Uploader
-from chatbot.rendering import render_answer
+from chatbot.prompts_tab import PromptsTab
+from chatbot.rendering import render_answer, show_answer
 from chatbot.service import AnswerDelta, ChatService, TurnSaved
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,8 @@ class ChatUI:
     def __init__(self, chat: ChatService, uploader: Uploader, title: str = "RAGDesk") -> None:
         self.chat = chat
         self.knowledge_tab = KnowledgeTab(chat.knowledge, uploader, lambda: chat.default_kb)
+        self.prompts_tab = PromptsTab(chat)
+        self.history_tab = HistoryTab(chat)
         self.title = title
 
     def build(self) -> gr.Blocks:
@@ -37,6 +41,10 @@ class ChatUI:
                     self._render_chat(blocks, chat_tab)
                 with gr.Tab("Knowledge", id="knowledge-tab", elem_id="knowledge-tab") as knowledge_tab:
                     self.knowledge_tab.render(knowledge_tab)
+                with gr.Tab("Prompts", id="prompts-tab", elem_id="prompts-tab") as prompts_tab:
+                    self.prompts_tab.render(prompts_tab)
+                with gr.Tab("Conversations", id="history-tab", elem_id="history-tab") as history_tab:
+                    self.history_tab.render(history_tab)
         return blocks
 
     def _render_chat(self, blocks: gr.Blocks, tab: gr.Tab) -> None:
@@ -125,9 +133,11 @@ class ChatUI:
             if conversation_id is None:
                 conversation_id = self.chat.new_conversation(owner, kb).id
             yield messages, "", conversation_id, self._choices(owner, conversation_id)
+            streamed = ""
             for event in self.chat.stream_answer(owner, conversation_id, text):
                 if isinstance(event, AnswerDelta):
-                    reply["content"] += event.text
+                    streamed += event.text
+                    reply["content"] = show_answer(streamed)
                     yield messages, "", conversation_id, gr.skip()
                 elif isinstance(event, TurnSaved):
                     reply["content"] = render_answer(event.answer, event.sources)

@@ -56,7 +56,8 @@ def test_examples_and_history_are_rendered_as_chat_messages() -> None:
         AIMessage,
         HumanMessage,
     ]
-    assert "Lumora" in messages[0].content and "<documents>" in messages[0].content
+    assert "Lumora" in messages[0].content
+    assert "<documents>" in messages[0].content
     assert messages[2].content == "Yes, all major cards."
     assert messages[-1].content == "Do you ship to Norway?"
 
@@ -145,7 +146,8 @@ def test_chain_of_thought_is_hidden_from_the_customer_and_kept_for_admins(make_s
     streamed = "".join(e.text for e in events if isinstance(e, AnswerDelta))
     assert "returns document" not in streamed
     assert streamed.strip() == "You have 30 days."
-    assert isinstance(events[-1], TurnSaved) and events[-1].answer == "You have 30 days."
+    assert isinstance(events[-1], TurnSaved)
+    assert events[-1].answer == "You have 30 days."
     assert "<answer></answer> tags" in recorder.prompts[0]
 
     saved = services.chat.answer("me", conversation.id, RETURNS)  # the non-streaming form
@@ -200,6 +202,8 @@ def test_draft_is_tried_and_previewed_without_saving_anything(make_services) -> 
     assert (trial.answer, trial.answered) == ("Draft answer.", True)
     assert trial.sources[0].document == "returns-and-refunds.md"
     preview = services.chat.preview_prompt("default", draft, RETURNS)
-    assert "Draft tone." in preview.text and "30 days from the delivery date" in preview.text
-    assert preview.budget.fits and preview.prompt_tokens > 0
+    assert "Draft tone." in preview.text
+    assert "30 days from the delivery date" in preview.text
+    assert preview.budget.fits
+    assert preview.prompt_tokens > 0
     assert services.chat.templates.versions("default") == []

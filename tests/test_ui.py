@@ -23,3 +23,8 @@ def test_html_in_document_text_is_escaped_when_shown() -> None:
 
 def test_escape_markdown_neutralises_links_and_headings() -> None:
     assert escape_markdown("# [click](http://evil)") == "\\# \\[click\\]\\(http://evil\\)"
+
+
+def test_html_written_by_the_model_is_shown_as_text_but_markdown_kept() -> None:
+    shown = render_answer("**Yes.** <img src=x onerror=alert(1)> Fish & chips", [])
+    assert shown == "**Yes.** &lt;img src=x onerror=alert(1)&gt; Fish &amp; chips"
