@@ -121,8 +121,13 @@ class PromptsTab:
         with gr.Row():
             draft_answer = gr.Markdown(label="Draft", elem_id="try-draft")
             active_answer = gr.Markdown(label="Active", elem_id="try-active")
-        rendered = gr.Code(
-            label="The prompt as the model reads it", language=None, wrap_lines=True, elem_id="prompt-rendered"
+        rendered = gr.Textbox(
+            label="The prompt as the model reads it",
+            lines=12,
+            max_lines=40,
+            interactive=False,
+            buttons=["copy"],
+            elem_id="prompt-rendered",
         )
         with gr.Accordion("Versions: activate, roll back, compare", open=False, elem_id="prompt-versions"):
             activate = gr.Button("Activate the selected version", elem_id="prompt-activate")
@@ -165,8 +170,8 @@ class PromptsTab:
         return (
             gr.Dropdown(choices=names, value=kb),
             gr.Dropdown(choices=choices, value=selected),
-            gr.Dropdown(choices=choices, value=choices[1][1] if len(choices) > 1 else 0),
-            gr.Dropdown(choices=choices, value=selected),
+            gr.Dropdown(choices=choices, value=choices[1][1] if len(choices) > 1 else 0),  # the newest two
+            gr.Dropdown(choices=choices, value=choices[0][1]),
             status,
         )
 

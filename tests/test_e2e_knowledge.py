@@ -26,13 +26,14 @@ def fake_llm_app(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def ask(page, question: str) -> str:  # type: ignore[no-untyped-def]
+def ask(page, question: str, until: tuple[str, ...] = ("Sources",)) -> str:  # type: ignore[no-untyped-def]
+    """Send a question; return the chat text after it, once one of `until` shows there (the answer is complete)."""
     page.locator("#question textarea").fill(question)
     page.locator("#send").click()
     page.wait_for_function(
-        "q => { const t = document.querySelector('#chat').innerText; const after = t.split(q).pop();"
-        " return t.includes(q) && (after.includes('Sources') || after.includes('could not find')); }",
-        arg=question,
+        "([q, until]) => { const t = document.querySelector('#chat').innerText;"
+        " return t.includes(q) && until.some(u => t.split(q).pop().includes(u)); }",
+        arg=[question, list(until)],
     )
     return page.locator("#chat").inner_text().split(question)[-1]
 
@@ -93,7 +94,7 @@ def test_knowledge_tab_manages_documents_and_knowledge_bases(fake_llm_app: str, 
     assert "5th working day" in answer  # the edited file's text, not the old one
     page.locator("#kb input").click()
     page.get_by_role("option", name="default", exact=True).click()
-    assert "invoices.md" not in ask(page, "When are invoices sent by email?")
+    assert "invoices.md" not in ask(page, "When are invoices sent by email?", until=("Sources", "could not find"))
 
     page.get_by_role("tab", name="Knowledge").click()
     page.locator("#kb-admin input").click()

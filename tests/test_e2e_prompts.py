@@ -1,0 +1,106 @@
+"""The Prompts tab in a real Chromium: edit the template, add examples, turn on chain-of-thought, preview, try the
+draft against the live version, activate, chat without seeing reasoning, roll back, and get the handoff reply."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser import CHROMIUM, running_app
+from tests.test_e2e_knowledge import ask
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)"),
+]
+SCRIPTED = "<reasoning>The returns document says thirty days.</reasoning><answer>Ahoy! You have 30 days.</answer>"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[str]:
+    env = {"RAGDESK_LLM__BACKEND": "fake", "RAGDESK_LLM__FAKE_RESPONSES": json.dumps([SCRIPTED])}
+    with running_app(tmp_path, env) as url:
+        yield url
+
+
+def fill(page, elem_id: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator(f"#{elem_id} textarea, #{elem_id} input").first.fill(text)
+
+
+def test_prompt_studio_round_trip(app: str, page) -> None:
+    page.goto(app)
+    page.get_by_role("tab", name="Prompts").click()
+    page.wait_for_function("() => document.querySelector('#prompt-system textarea').value.includes('{context}')")
+
+    fill(page, "prompt-system", "You are a cheerful pirate helping customers of {kb}.\n\n{context}")
+    fill(page, "prompt-no-answer", "Arr, not in our charts. Ask a human at help@lumora.example")
+    page.locator("#prompt-check").click()
+    page.locator("#prompt-message").get_by_text("valid").wait_for()
+    fill(page, "prompt-system", "You are a cheerful pirate. {customer}")  # two mistakes at once
+    page.locator("#prompt-check").click()
+    page.locator("#prompt-message").get_by_text("Unknown placeholder").wait_for()
+    assert "no {context} slot" in page.locator("#prompt-message").inner_text()
+    fill(page, "prompt-system", "You are a cheerful pirate helping customers of {kb}.\n\n{context}")
+
+    examples = page.locator("#prompt-examples")
+    for row, (question, answer) in enumerate([("Hi?", "Ahoy, matey!"), ("Bye?", "Fair winds!")]):
+        if row:
+            page.locator("#example-add").click()
+        for column, text in enumerate([question, answer]):
+            cell = examples.locator(f'[data-testid="cell-{row}-{column}"]')
+            cell.dblclick()
+            cell.locator("textarea, input").first.fill(text)
+            page.keyboard.press("Enter")
+            cell.get_by_text(text).wait_for()
+    page.locator("#prompt-cot input").check()
+    page.locator("#prompt-preview").click()
+    page.wait_for_function("() => document.querySelector('#prompt-rendered textarea').value.includes('Fair winds!')")
+    rendered = page.locator("#prompt-rendered textarea").input_value()
+    assert "cheerful pirate" in rendered and "Ahoy, matey!" in rendered and "<reasoning>" in rendered
+    assert "30 days from the delivery date" in rendered  # real retrieved context
+
+    page.locator("#prompt-try").click()
+    page.locator("#try-draft").get_by_text("Ahoy! You have 30 days.").wait_for()
+    assert "returns document says" not in page.locator("#try-draft").inner_text()
+    assert "<reasoning>" in page.locator("#try-active").inner_text()  # the live version has no chain-of-thought
+
+    fill(page, "prompt-note", "pirate tone")
+    page.locator("#prompt-save-activate").click()
+    page.locator("#prompts-status").get_by_text("v1 · active").wait_for()
+
+    page.get_by_role("tab", name="Chat").click()
+    page.evaluate(
+        "() => { window.seen = ''; new MutationObserver(() => window.seen += document.querySelector('#chat').innerText)"
+        ".observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true}); }"
+    )
+    answer = ask(page, "How long do I have to return an item?")
+    assert "Ahoy! You have 30 days." in answer
+    assert "returns document says" not in page.evaluate("window.seen")  # not even while streaming
+    page.locator("#new-conversation").click()  # (with history, the scripted model would also write the rewrite)
+    ask(page, "What is the airspeed velocity of an unladen swallow?", until=("not in our charts",))
+
+    page.get_by_role("tab", name="Conversations").click()
+    page.locator("#admin-conversation input").click()
+    page.get_by_role("option", name=re.compile("How long do I have")).click()
+    page.locator("#admin-transcript").get_by_text("The returns document says thirty days.").wait_for()
+    page.locator("#admin-conversation input").click()
+    page.get_by_role("option", name=re.compile("unladen swallow")).click()
+    page.locator("#admin-transcript").get_by_text("unanswered").wait_for()
+
+    page.get_by_role("tab", name="Prompts").click()
+    page.locator("#prompt-versions").click()
+    page.locator("#prompts-version input").click()
+    page.get_by_role("option", name="built-in default").click()
+    page.locator("#prompt-activate").click()
+    page.locator("#prompt-message").get_by_text("Active now: built-in default").wait_for()
+    page.locator("#prompt-compare").click()
+    page.locator("#prompt-diff").get_by_text("cheerful pirate").first.wait_for()
+
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("#new-conversation").click()
+    ask(page, "How long do I have to return an item? Again.", until=("<reasoning>",))  # old behaviour: nothing hidden
