@@ -16,14 +16,31 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
     import gradio as gr
     from fastapi import FastAPI
 
-    from chatbot.api import build_api_router
+    from chatbot.api import build_api_router, register_error_handlers, time_requests
+    from chatbot.auth import admin_from_header, admin_login
+    from chatbot.openai_api import build_openai_router
     from chatbot.ui import ChatUI
 
-    api = FastAPI(title="RAGDesk")
-    api.include_router(build_api_router(services))
-    blocks = ChatUI(services.chat, pipeline).build()
-    blocks.queue(default_concurrency_limit=16)
-    return gr.mount_gradio_app(api, blocks, path="/", footer_links=[], show_error=False)
+    settings = services.settings
+    api = FastAPI(title="RAGDesk", version="1", root_path=settings.root_path)
+    api.include_router(build_api_router(services, pipeline))
+    api.include_router(build_openai_router(services))
+    register_error_handlers(api)
+    api.middleware("http")(time_requests)
+    ui = ChatUI(services.chat, pipeline)
+    admin = ui.build_admin().queue(default_concurrency_limit=16)
+    gr.mount_gradio_app(
+        api,
+        admin,
+        path="/admin",
+        footer_links=[],
+        show_error=False,
+        auth=admin_login(settings),
+        auth_dependency=admin_from_header(settings),
+        auth_message="RAGDesk administration",
+    )
+    customer = ui.build().queue(default_concurrency_limit=16)
+    return gr.mount_gradio_app(api, customer, path="/", footer_links=[], show_error=False)
 
 
 def ingest_samples_if_empty(services, pipeline) -> None:  # type: ignore[no-untyped-def]

@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=DEFAULT_RELEVANCE_THRESHOLD)
     parser.add_argument("--limit", type=int, default=300, help="questions sampled per set (0: all)")
     parser.add_argument("--eval-dir", type=Path, default=EVAL)
+    parser.add_argument("--dump", type=Path, help="write each question's best vector score and coverage (JSONL)")
     args = parser.parse_args()
 
     sets = sorted(p for p in args.eval_dir.iterdir() if (p / "kb.jsonl").exists())
@@ -54,6 +55,7 @@ def main() -> None:
         questions[folder.name] = rng.sample(queries, min(args.limit, len(queries))) if args.limit else queries
 
     scores: dict[str, tuple[list[float], list[float]]] = {}
+    dump: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="ragdesk-noanswer-") as tmp:
         settings = KnowledgeSettings(_env_file=None, data_dir=Path(tmp))  # type: ignore[call-arg]
         knowledge = build_knowledge_service(settings)
@@ -64,8 +66,10 @@ def main() -> None:
             documents = read_jsonl(folder / "kb.jsonl")
             pipeline.ingest_texts(kb, ((d["doc_id"], d.get("title", ""), d["text"]) for d in documents))
             retriever = knowledge.retriever(kb, k=ENGLISH_DEFAULT.k)
-            inside = [best_relevance(retriever.invoke(q)) for q in questions[kb]]
-            outside = [best_relevance(retriever.invoke(q)) for name in questions if name != kb for q in questions[name]]
+            inside = [judge(retriever, q, dump, kb, "in") for q in questions[kb]]
+            outside = [
+                judge(retriever, q, dump, kb, "out") for name in questions if name != kb for q in questions[name]
+            ]
             scores[kb] = (inside, outside)
             print(f"set={kb} documents={len(documents)} in_kb={len(inside)} out_of_kb={len(outside)}")
 
@@ -76,12 +80,28 @@ def main() -> None:
                 f"{kb}: answered {share(inside, threshold, True):.3f} refused {share(outside, threshold, False):.3f}"
             )
         print("  ".join(row))
+    if args.dump:
+        args.dump.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in dump))
     inside_all = [s for inside, _ in scores.values() for s in inside]
     outside_all = [s for _, outside in scores.values() for s in outside]
     print(
         f"answered_in_kb={share(inside_all, args.threshold, True):.2f} "
         f"refused_out_of_kb={share(outside_all, args.threshold, False):.2f}"
     )
+
+
+def judge(retriever, question: str, dump: list[dict], kb: str, side: str) -> float:  # type: ignore[no-untyped-def]
+    hits = retriever.invoke(question)
+    dump.append(
+        {
+            "kb": kb,
+            "side": side,
+            "question": question,
+            "vector": max((h.metadata.get("vector_score", 0.0) for h in hits), default=0.0),
+            "coverage": max((h.metadata.get("coverage", 0.0) for h in hits), default=0.0),
+        }
+    )
+    return best_relevance(hits)
 
 
 def share(relevances: list[float], threshold: float, answered: bool) -> float:

@@ -2,7 +2,13 @@
 
 from knowledge.errors import RagdeskError
 
-__all__ = ["ConversationNotFoundError", "InvalidQuestionError", "ModelUnavailableError", "RagdeskError"]
+__all__ = [
+    "ConversationNotFoundError",
+    "InvalidFeedbackError",
+    "InvalidQuestionError",
+    "ModelUnavailableError",
+    "RagdeskError",
+]
 
 
 class InvalidQuestionError(RagdeskError):
@@ -15,3 +21,7 @@ class ConversationNotFoundError(RagdeskError):
 
 class ModelUnavailableError(RagdeskError):
     """The language model could not produce an answer."""
+
+
+class InvalidFeedbackError(RagdeskError):
+    """Feedback that names no turn, or a rating other than up/down."""

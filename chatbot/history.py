@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from chatbot.errors import ConversationNotFoundError
+from chatbot.errors import ConversationNotFoundError, InvalidFeedbackError
 from knowledge.database import Base
 from knowledge.registry import kb_reference
 
@@ -43,6 +43,16 @@ class MessageRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     content: Mapped[str] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    rating: Mapped[str] = mapped_column(String(4))  # up | down
+    reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
@@ -140,6 +150,33 @@ class ConversationStore:
     def history(self, owner: str, conversation_id: str) -> SQLChatHistory:
         self.get(owner, conversation_id)
         return SQLChatHistory(self._sessions, conversation_id)
+
+    def add_feedback(self, owner: str, conversation_id: str, turn: int, rating: str, reason: str = "") -> None:
+        """Thumbs up or down on the answer of turn `turn` (1 = first) of the owner's conversation."""
+        if rating not in ("up", "down"):
+            raise InvalidFeedbackError("Feedback is 'up' or 'down'.")
+        self.get(owner, conversation_id)
+        with self._sessions.begin() as s:
+            answers = s.scalars(
+                select(MessageRow.id)
+                .where(MessageRow.conversation_id == conversation_id, MessageRow.role == "ai")
+                .order_by(MessageRow.id)
+            ).all()
+            if not 1 <= turn <= len(answers):
+                raise InvalidFeedbackError(f"This conversation has no turn {turn}.")
+            s.add(FeedbackRow(message_id=answers[turn - 1], rating=rating, reason=reason.strip()[:2000]))
+
+    def feedback(self, conversation_id: str) -> dict[int, tuple[str, str]]:
+        """{turn: (rating, reason)}, the latest feedback per answered turn."""
+        with self._sessions() as s:
+            answers = s.scalars(
+                select(MessageRow.id)
+                .where(MessageRow.conversation_id == conversation_id, MessageRow.role == "ai")
+                .order_by(MessageRow.id)
+            ).all()
+            turn_of = {message_id: n for n, message_id in enumerate(answers, start=1)}
+            rows = s.scalars(select(FeedbackRow).where(FeedbackRow.message_id.in_(answers)).order_by(FeedbackRow.id))
+            return {turn_of[r.message_id]: (r.rating, r.reason) for r in rows}
 
     def delete(self, owner: str, conversation_id: str) -> None:
         self.get(owner, conversation_id)

@@ -98,7 +98,6 @@ class PromptsTab:
             interactive=True,
             wrap=True,
             column_count=3,
-            column_limits=(3, 3),
             elem_id="prompt-examples",
         )
         with gr.Row():

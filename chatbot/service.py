@@ -27,6 +27,7 @@ from chatbot.templates import (
     context_block,
     measure_budget,
 )
+from knowledge import metrics
 from knowledge.retriever import Source, best_relevance, reciprocal_rank_fusion
 from knowledge.service import KnowledgeService
 
@@ -165,8 +166,14 @@ class ChatService:
         version = self.templates.active(conversation.kb)
         standalone = self._standalone_question(question, memory)
         outcome = _Outcome()
-        yield from self._respond(conversation.kb, version.template, question, standalone, memory, outcome)
+        first_delta_at, deltas = None, 0
+        for event in self._respond(conversation.kb, version.template, question, standalone, memory, outcome):
+            if isinstance(event, AnswerDelta):
+                first_delta_at = first_delta_at or time.perf_counter()
+                deltas += 1
+            yield event
         latency = time.perf_counter() - started
+        _record_metrics(conversation.kb, outcome, started, first_delta_at, deltas)
         extra: dict[str, Any] = {
             "sources": [asdict(s) for s in outcome.sources],
             "standalone_question": standalone,
@@ -219,6 +226,22 @@ class ChatService:
         if outcome.answer.startswith(released.strip()) and len(outcome.answer) > len(released.strip()):
             yield AnswerDelta(outcome.answer[len(released.strip()) :])
 
+    def stream_reply(self, kb: str, question: str, history: list[BaseMessage]) -> Iterator[ChatEvent]:
+        """Answer with a history the caller keeps (the OpenAI-compatible API); nothing is saved."""
+        started = time.perf_counter()
+        question = self._validated(question)
+        template = self.templates.active(self.knowledge.knowledge_base(kb).name).template
+        memory = self._memory(history)
+        standalone = self._standalone_question(question, memory)
+        outcome = _Outcome()
+        yield from self._respond(kb, template, question, standalone, memory, outcome)
+        latency = time.perf_counter() - started
+        yield TurnSaved(outcome.answer, outcome.sources, latency, outcome.answered)
+
+    def feedback(self, owner: str, conversation_id: str, turn: int, rating: str, reason: str = "") -> None:
+        self.conversations.add_feedback(owner, conversation_id, turn, rating, reason)
+        metrics.FEEDBACK.labels(rating=rating).inc()
+
     def try_template(self, kb: str, template: AssistantTemplate, question: str) -> Trial:
         """Answer one question with a (draft) template, saving nothing."""
         question = self._validated(question)
@@ -256,6 +279,10 @@ class ChatService:
         saved = events[-1]
         assert isinstance(saved, TurnSaved)
         return saved
+
+    def validate_question(self, question: str) -> str:
+        """The question, stripped; InvalidQuestionError when it is empty or too long."""
+        return self._validated(question)
 
     def _validated(self, question: str) -> str:
         question = question.strip()
@@ -336,3 +363,16 @@ class ChatService:
         except Exception as e:
             logger.exception("the language model failed while answering")
             raise ModelUnavailableError("The assistant could not finish this answer. Please try again.") from e
+
+
+def _record_metrics(kb: str, outcome: _Outcome, started: float, first_delta_at: float | None, deltas: int) -> None:
+    metrics.CHAT_TURNS.labels(kb=kb, outcome="answered" if outcome.answered else "no_answer").inc()
+    metrics.RETRIEVAL_HITS.observe(len(outcome.sources))
+    if not outcome.answered:
+        metrics.NO_ANSWER.labels(kb=kb).inc()
+        return
+    if first_delta_at is not None:
+        metrics.TIME_TO_FIRST_TOKEN.observe(first_delta_at - started)
+        streaming_s = time.perf_counter() - first_delta_at
+        if deltas > 1 and streaming_s > 0:
+            metrics.TOKENS_PER_SECOND.observe((deltas - 1) / streaming_s)

@@ -54,11 +54,28 @@ class ChatSettings(BaseModel):
     max_question_chars: int = Field(4000, ge=1, description="Longest question accepted, in characters.")
 
 
+class AdminSettings(BaseModel):
+    password_hash: SecretStr | None = Field(
+        None,
+        description="Hash of the admin password for /admin (make one with `python -m chatbot.auth hash-password`).",
+    )
+    trusted_header: str | None = Field(
+        None, description="Header a trusted reverse proxy sets to the signed-in admin's name (e.g. X-Remote-User)."
+    )
+
+
+class ApiKeySetting(BaseModel):
+    key: SecretStr
+    scope: Literal["chat", "admin"] = "chat"
+    name: str = "from settings"
+
+
 class Settings(KnowledgeSettings):
     """Everything configurable; built only in app.py (ingest builds its KnowledgeSettings part)."""
 
     host: str = Field("127.0.0.1", description="Address the web server binds to.")
     port: int = Field(7860, ge=1, le=65535, description="Port the web server listens on.")
+    root_path: str = Field("", description="Path prefix when served behind a reverse proxy (e.g. /support).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     models_dir: Path | None = Field(
         None, description="Cache of prepared local models (the converted bundled model). Empty means data_dir/models."
@@ -68,6 +85,16 @@ class Settings(KnowledgeSettings):
     )
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Language model.")
     chat: ChatSettings = Field(default_factory=ChatSettings, description="Conversation behaviour.")
+    admin: AdminSettings = Field(default_factory=AdminSettings, description="Who may open /admin.")
+    api_keys: list[ApiKeySetting] = Field(
+        default_factory=list,
+        description='API keys besides those made in the admin UI, as JSON: [{"key": "...", "scope": "chat"|"admin"}].',
+    )
+
+    @property
+    def on_loopback(self) -> bool:
+        """Bound to this machine only: admin pages and the chat API may stay open for local development."""
+        return self.host in {"127.0.0.1", "localhost", "::1"}
 
     @property
     def models_path(self) -> Path:

@@ -34,8 +34,16 @@ class ChatUI:
         self.title = title
 
     def build(self) -> gr.Blocks:
+        """The customer page: chat only."""
         with gr.Blocks(title=self.title) as blocks:
             gr.Markdown(f"## {self.title}")
+            self._render_chat(blocks, None)
+        return blocks
+
+    def build_admin(self) -> gr.Blocks:
+        """The admin page: chat, knowledge, prompts and conversations."""
+        with gr.Blocks(title=f"{self.title} admin") as blocks:
+            gr.Markdown(f"## {self.title} admin")
             with gr.Tabs():
                 with gr.Tab("Chat", id="chat-tab") as chat_tab:
                     self._render_chat(blocks, chat_tab)
@@ -47,7 +55,7 @@ class ChatUI:
                     self.history_tab.render(history_tab)
         return blocks
 
-    def _render_chat(self, blocks: gr.Blocks, tab: gr.Tab) -> None:
+    def _render_chat(self, blocks: gr.Blocks, tab: gr.Tab | None) -> None:
         owner = gr.BrowserState(None, storage_key="ragdesk-browser-id")
         conversation = gr.State(None)
         with gr.Row():
@@ -69,7 +77,8 @@ class ChatUI:
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
 
         blocks.load(self._on_load, [owner], [owner, conversations, conversation, chatbot, kb])
-        tab.select(self._kb_choices, [kb], [kb])
+        if tab is not None:  # knowledge bases may have changed in the admin tabs meanwhile
+            tab.select(self._kb_choices, [kb], [kb])
         kb.input(self._on_kb, [owner], [conversations, conversation, chatbot])
         chat_outputs = [chatbot, question, conversation, conversations]
         for trigger in (send.click, question.submit):

@@ -9,6 +9,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages.utils import count_tokens_approximately
 from sqlalchemy.orm import sessionmaker
 
+from chatbot.api_keys import ApiKeyStore
 from chatbot.history import ConversationStore
 from chatbot.llm import build_chat_model
 from chatbot.local_model import LocalChatModel  # imports torch/transformers only when a model is loaded
@@ -25,6 +26,7 @@ class Services:
     settings: Settings
     knowledge: KnowledgeService
     chat: ChatService
+    api_keys: ApiKeyStore
 
 
 def build_services(
@@ -47,7 +49,7 @@ def build_services(
         default_kb=settings.default_kb,
         context_window=settings.llm.context_window,
     )
-    return Services(settings, knowledge, chat)
+    return Services(settings, knowledge, chat, ApiKeyStore(sessions, settings.api_keys))
 
 
 def _default_template(settings: Settings) -> AssistantTemplate:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ingest.chunking import build_splitter, chunk_document
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, UnreadableFileError, load_document
+from knowledge.metrics import INGESTED_FILES
 from knowledge.registry import READY, DocumentInfo
 from knowledge.service import DocumentDraft, KnowledgeService
 
@@ -137,7 +138,10 @@ class _IngestRun:
 
     def finish(self) -> IngestReport:
         self._flush()
-        return IngestReport([o for o in self.outcomes if o is not None])
+        report = IngestReport([o for o in self.outcomes if o is not None])
+        for outcome in report.outcomes:
+            INGESTED_FILES.labels(status=outcome.status).inc()
+        return report
 
     def _settled(self, name: str, content_hash: str) -> bool:
         """Record the outcome when nothing needs writing: same file again, or same content under another name."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 import bm25s
@@ -43,8 +45,15 @@ class KeywordIndex:
     def __init__(self, chunks: Sequence[ChunkRecord]) -> None:
         self.chunks = list(chunks)
         self._bm25 = bm25s.BM25()
+        tokenized = [tokenize(c.text) or [""] for c in self.chunks]
+        self._document_frequency = Counter(token for tokens in tokenized for token in set(tokens))
         if self.chunks:
-            self._bm25.index([tokenize(c.text) or [""] for c in self.chunks], show_progress=False)
+            self._bm25.index(tokenized, show_progress=False)
+
+    def idf(self, token: str) -> float:
+        """How telling a word is in this knowledge base; words it never contains weigh the most."""
+        n = len(self.chunks)
+        return math.log((n + 1) / (self._document_frequency.get(token, 0) + 0.5))
 
     def search(self, query: str, k: int) -> list[tuple[ChunkRecord, float]]:
         tokens = tokenize(query)

@@ -43,16 +43,20 @@ class Source:
         )
 
 
-def relevance(doc: Document, query_tokens: set[str]) -> float:
-    """How well a chunk matches the question, 0..1, comparable across queries (unlike rank-fusion scores):
-    the cosine similarity of the vectors, or the share of the question's words (Chinese characters and
-    bigrams) found in the chunk, whichever is higher. Below a threshold, nothing retrieved answers."""
-    vector = float(doc.metadata.get("vector_score", 0.0))
-    coverage = len(query_tokens & set(tokenize(doc.page_content))) / len(query_tokens) if query_tokens else 0.0
-    return round(max(vector, coverage), 4)
+def coverage(text: str, weights: dict[str, float]) -> float:
+    """The share of the question's words (Chinese characters and bigrams) found in the chunk, each word
+    weighted by how telling it is in the knowledge base (IDF): a question about something the knowledge base
+    never mentions covers little, however many common words it shares."""
+    total = sum(weights.values())
+    if total <= 0:
+        return 0.0
+    present = set(tokenize(text))
+    return round(sum(w for token, w in weights.items() if token in present) / total, 4)
 
 
 def best_relevance(documents: list[Document]) -> float:
+    """How well the best retrieved chunk matches the question, 0..1, comparable across questions (unlike
+    rank-fusion scores): the higher of the vectors' cosine similarity and the weighted word coverage."""
     return max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
 
 
@@ -86,7 +90,8 @@ class HybridRetriever(BaseRetriever):
                 doc.metadata["vector_score"] = round(1.0 - float(distance), 4)  # cosine similarity
             rankings.append(([doc for doc, _ in hits], cfg.vector_weight))
         keyword_docs = []
-        for chunk, score in self.keyword_index().search(query, cfg.candidates):
+        index = self.keyword_index()
+        for chunk, score in index.search(query, cfg.candidates):
             keyword_docs.append(
                 Document(page_content=chunk.text, metadata={**chunk.metadata, "keyword_score": round(score, 4)})
             )
@@ -96,9 +101,10 @@ class HybridRetriever(BaseRetriever):
             exact = [d for d in keyword_docs if codes <= set(tokenize(d.page_content))]
             rankings.append((exact, cfg.keyword_weight))
         fused = reciprocal_rank_fusion(rankings, cfg.rrf_k, self.k or cfg.k)
-        query_tokens = set(tokenize(query))
+        weights = {token: index.idf(token) for token in set(tokenize(query))}
         for doc in fused:
-            doc.metadata["relevance"] = relevance(doc, query_tokens)
+            doc.metadata["coverage"] = coverage(doc.page_content, weights)
+            doc.metadata["relevance"] = max(float(doc.metadata.get("vector_score", 0.0)), doc.metadata["coverage"])
         return fused
 
     def _vectors_understand(self, query: str) -> bool:

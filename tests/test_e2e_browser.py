@@ -36,12 +36,15 @@ def test_uploaded_fact_is_answered_with_its_file_as_source(app_url: str, page, t
     fact.write_text(
         "# Zorblax loyalty card\n\nThe Zorblax loyalty card gives 17 percent off every third Tuesday of the month."
     )
-    page.goto(app_url)
+    page.goto(f"{app_url}/admin/")
     page.get_by_role("tab", name="Knowledge").click()
     page.locator("#upload input[type=file]").set_input_files(str(fact))
     page.locator("#upload-button").click()
     page.locator("#upload-report").get_by_text("1 ingested").wait_for()
-    page.get_by_role("tab", name="Chat").click()
+
+    page.goto(app_url)  # the customer page: chat only
+    page.locator("#question textarea").wait_for()
+    assert page.get_by_role("tab", name="Knowledge").count() == 0
 
     question = "What discount does the Zorblax loyalty card give?"
     page.evaluate(RECORD_CHAT_STATES)

@@ -40,7 +40,7 @@ def ask(page, question: str, until: tuple[str, ...] = ("Sources",)) -> str:  # t
 
 def test_knowledge_tab_manages_documents_and_knowledge_bases(fake_llm_app: str, page, tmp_path: Path) -> None:
     broken = write_mixed_corpus(tmp_path / "mixed")
-    page.goto(fake_llm_app)
+    page.goto(f"{fake_llm_app}/admin/")
     page.get_by_role("tab", name="Knowledge").click()
     page.locator("#documents").get_by_text("warranty.pdf").wait_for()
 

@@ -28,3 +28,27 @@ def test_escape_markdown_neutralises_links_and_headings() -> None:
 def test_html_written_by_the_model_is_shown_as_text_but_markdown_kept() -> None:
     shown = render_answer("**Yes.** <img src=x onerror=alert(1)> Fish & chips", [])
     assert shown == "**Yes.** &lt;img src=x onerror=alert(1)&gt; Fish &amp; chips"
+
+
+def test_admin_password_is_checked_against_its_scrypt_hash() -> None:
+    from chatbot.auth import hash_password, verify_password
+
+    stored = hash_password("correct horse battery")
+    assert stored.startswith("scrypt$")
+    assert "correct" not in stored
+    assert verify_password("correct horse battery", stored)
+    assert not verify_password("wrong horse battery", stored)
+    assert not verify_password("anything", "garbage")
+
+
+def test_admin_pages_are_closed_off_loopback_without_a_password(make_settings) -> None:
+    from chatbot.auth import admin_login, hash_password
+
+    assert admin_login(make_settings()) is None  # loopback, local development: open
+    closed = admin_login(make_settings(host="0.0.0.0"))
+    assert closed is not None
+    assert not closed("admin", "")
+    check = admin_login(make_settings(host="0.0.0.0", admin={"password_hash": hash_password("s3cret-pass")}))
+    assert check is not None
+    assert check("admin", "s3cret-pass")
+    assert not check("admin", "nope")

@@ -1,0 +1,29 @@
+"""Prometheus metrics shared by every package, all named ragdesk_*; /metrics serves them. No customer text in labels."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+REQUEST_LATENCY = Histogram(
+    "ragdesk_request_latency_seconds", "HTTP request latency by route and method.", ["route", "method"]
+)
+TIME_TO_FIRST_TOKEN = Histogram(
+    "ragdesk_time_to_first_token_seconds",
+    "From question received to the first answer text.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
+)
+TOKENS_PER_SECOND = Histogram(
+    "ragdesk_generation_tokens_per_second",
+    "Answer stream pieces per second after the first (about tokens/s).",
+    buckets=(1, 2, 5, 10, 20, 40, 80, 160, 320),
+)
+CHAT_TURNS = Counter(
+    "ragdesk_chat_turns_total", "Answered chat turns by knowledge base and outcome.", ["kb", "outcome"]
+)
+RETRIEVAL_HITS = Histogram(
+    "ragdesk_retrieval_hits", "Chunks retrieved per question.", buckets=(0, 1, 2, 3, 5, 8, 13, 21)
+)
+NO_ANSWER = Counter("ragdesk_no_answer_total", "Questions given the no-answer reply (nothing relevant found).", ["kb"])
+INGESTED_FILES = Counter("ragdesk_ingest_files_total", "Files handled by ingest, by outcome.", ["status"])
+ERRORS = Counter("ragdesk_errors_total", "Errors by type and where they happened.", ["type", "where"])
+FEEDBACK = Counter("ragdesk_feedback_total", "Feedback on answers.", ["rating"])
