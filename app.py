@@ -19,15 +19,18 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
     from chatbot.api import build_api_router, register_error_handlers, time_requests
     from chatbot.auth import admin_from_header, admin_login
     from chatbot.openai_api import build_openai_router
+    from chatbot.portal import build_portal_router, frame_policy
     from chatbot.ui import ChatUI
 
     settings = services.settings
     api = FastAPI(title="RAGDesk", version="1", root_path=settings.root_path)
     api.include_router(build_api_router(services, pipeline))
     api.include_router(build_openai_router(services))
+    api.include_router(build_portal_router(settings.portal))
     register_error_handlers(api)
     api.middleware("http")(time_requests)
-    ui = ChatUI(services.chat, pipeline)
+    api.middleware("http")(frame_policy(settings.portal))
+    ui = ChatUI(services.chat, pipeline, settings.portal, services.api_keys)
     admin = ui.build_admin().queue(default_concurrency_limit=16)
     gr.mount_gradio_app(
         api,
@@ -39,6 +42,8 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
         auth_dependency=admin_from_header(settings),
         auth_message="RAGDesk administration",
     )
+    embed = ui.build_embed().queue(default_concurrency_limit=16)
+    gr.mount_gradio_app(api, embed, path="/embed", footer_links=[], show_error=False)
     customer = ui.build().queue(default_concurrency_limit=16)
     return gr.mount_gradio_app(api, customer, path="/", footer_links=[], show_error=False)
 

@@ -31,7 +31,7 @@ from knowledge.service import build_knowledge_service
 from knowledge.settings import KnowledgeSettings
 
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
-SWEEP = [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
+SWEEP = [0.35, 0.4, 0.45, 0.5, 0.55, 0.6]
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -64,6 +64,20 @@ class AdminSettings(BaseModel):
     )
 
 
+class PortalSettings(BaseModel):
+    jwt_secret: SecretStr | None = Field(
+        None, description="Secret the portal signs user tokens with (HS256 JWT: sub, name, exp)."
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description='Portal origins that may frame /embed, as JSON (e.g. ["https://portal.example.com"]).',
+    )
+    title: str = Field("Help", description="Title of the embedded chat.")
+    greeting: str = Field("Hi! How can we help you today?", description="First message of the embedded chat.")
+    theme_color: str = Field("#2563eb", pattern=r"^#[0-9a-fA-F]{6}$", description="Colour of the chat button.")
+    kb: str | None = Field(None, description="Knowledge base of the embedded chat; empty means the default.")
+
+
 class ApiKeySetting(BaseModel):
     key: SecretStr
     scope: Literal["chat", "admin"] = "chat"
@@ -86,6 +100,7 @@ class Settings(KnowledgeSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Language model.")
     chat: ChatSettings = Field(default_factory=ChatSettings, description="Conversation behaviour.")
     admin: AdminSettings = Field(default_factory=AdminSettings, description="Who may open /admin.")
+    portal: PortalSettings = Field(default_factory=PortalSettings, description="The embeddable widget.")
     api_keys: list[ApiKeySetting] = Field(
         default_factory=list,
         description='API keys besides those made in the admin UI, as JSON: [{"key": "...", "scope": "chat"|"admin"}].',

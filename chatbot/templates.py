@@ -17,7 +17,7 @@ from knowledge.errors import RagdeskError
 
 PLACEHOLDERS = {"context": "the retrieved documents (required)", "kb": "the knowledge base's name"}
 MAX_EXAMPLES = 8
-DEFAULT_RELEVANCE_THRESHOLD = 0.35  # tuned with bench/no_answer.py, see docs/benchmarks.md
+DEFAULT_RELEVANCE_THRESHOLD = 0.5  # tuned with bench/no_answer.py, see docs/benchmarks.md
 REASONING_OPEN, REASONING_CLOSE = "<reasoning>", "</reasoning>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 COT_INSTRUCTIONS = (

@@ -4,30 +4,43 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
+from chatbot.access_tab import AccessTab
+from chatbot.api_keys import ApiKeyStore
 from chatbot.errors import RagdeskError
 from chatbot.history_tab import HistoryTab
+from chatbot.identity import browser_visitor, portal_user
 from chatbot.knowledge_tab import KnowledgeTab, Uploader
 from chatbot.prompts_tab import PromptsTab
-from chatbot.rendering import render_answer, show_answer
+from chatbot.rendering import escape_markdown, render_answer, show_answer
 from chatbot.service import AnswerDelta, ChatService, TurnSaved
+from chatbot.settings import PortalSettings
 
 logger = logging.getLogger(__name__)
 
 SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
+SIGNED_OUT = "Your sign-in could not be verified. Please reload the page in the portal."
 
 
 class ChatUI:
     """The chat tab (conversations, knowledge-base selector, streaming answers with sources) and the
     Knowledge tab beside it."""
 
-    def __init__(self, chat: ChatService, uploader: Uploader, title: str = "RAGDesk") -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        uploader: Uploader,
+        portal: PortalSettings | None = None,
+        api_keys: ApiKeyStore | None = None,
+        title: str = "RAGDesk",
+    ) -> None:
         self.chat = chat
+        self.portal = portal or PortalSettings()
+        self.access_tab = AccessTab(api_keys, lambda: chat.default_kb) if api_keys else None
         self.knowledge_tab = KnowledgeTab(chat.knowledge, uploader, lambda: chat.default_kb)
         self.prompts_tab = PromptsTab(chat)
         self.history_tab = HistoryTab(chat)
@@ -53,19 +66,33 @@ class ChatUI:
                     self.prompts_tab.render(prompts_tab)
                 with gr.Tab("Conversations", id="history-tab", elem_id="history-tab") as history_tab:
                     self.history_tab.render(history_tab)
+                if self.access_tab is not None:
+                    with gr.Tab("Access", id="access-tab", elem_id="access-tab") as access_tab:
+                        self.access_tab.render(access_tab)
         return blocks
 
-    def _render_chat(self, blocks: gr.Blocks, tab: gr.Tab | None) -> None:
-        owner = gr.BrowserState(None, storage_key="ragdesk-browser-id")
+    def build_embed(self) -> gr.Blocks:
+        """The portal widget's page (/embed, inside an iframe): chat only, compact; the user comes from the
+        portal's signed token when there is one."""
+        css = f"#send {{ background: {self.portal.theme_color}; color: white; }}"
+        with gr.Blocks(title=self.portal.title, css=css) as blocks:
+            title = gr.Markdown(f"### {escape_markdown(self.portal.title)}", elem_id="embed-title")
+            self._render_chat(blocks, None, embed=True)
+            blocks.load(self._embed_title, None, [title])
+        return blocks
+
+    def _render_chat(self, blocks: gr.Blocks, tab: gr.Tab | None, embed: bool = False) -> None:
+        browser_id = gr.BrowserState(None, storage_key="ragdesk-browser-id")
+        owner = gr.State(None)  # server-side: set once per page load from the token or the browser id
         conversation = gr.State(None)
         with gr.Row():
-            with gr.Column(scale=1, min_width=240):
-                kb = gr.Dropdown(label="Knowledge base", choices=[], elem_id="kb")
-                new_button = gr.Button("New conversation", elem_id="new-conversation")
+            with gr.Column(scale=1, min_width=200):
+                kb = gr.Dropdown(label="Knowledge base", choices=[], elem_id="kb", visible=not embed)
+                new_button = gr.Button("New conversation", elem_id="new-conversation", size="sm")
                 conversations = gr.Radio(label="Conversations", choices=[], elem_id="conversations")
                 delete_button = gr.Button("Delete conversation", variant="stop", size="sm")
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Assistant", height=560, elem_id="chat", buttons=["copy"])
+                chatbot = gr.Chatbot(label="Assistant", height=420 if embed else 560, elem_id="chat", buttons=["copy"])
                 with gr.Row():
                     question = gr.Textbox(
                         placeholder="Ask about returns, shipping, warranty, your account…",
@@ -76,7 +103,8 @@ class ChatUI:
                     )
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
 
-        blocks.load(self._on_load, [owner], [owner, conversations, conversation, chatbot, kb])
+        load = self._on_embed_load if embed else self._on_load
+        blocks.load(load, [browser_id], [browser_id, owner, conversations, conversation, chatbot, kb])
         if tab is not None:  # knowledge bases may have changed in the admin tabs meanwhile
             tab.select(self._kb_choices, [kb], [kb])
         kb.input(self._on_kb, [owner], [conversations, conversation, chatbot])
@@ -88,29 +116,54 @@ class ChatUI:
         delete_button.click(self._on_delete, [owner, conversation], [conversations, conversation, chatbot])
 
     # ---- event handlers ------------------------------------------------------------------
-    def _on_load(self, owner: str | None) -> tuple[Any, ...]:
-        owner = owner or str(uuid.uuid4())
+    def _on_load(self, browser_id: str | None) -> tuple[Any, ...]:
+        visitor = browser_visitor(browser_id)
+        return visitor.owner, visitor.owner, *self._opened(visitor.owner, None)
+
+    def _on_embed_load(self, browser_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        params = request.query_params
+        kb = params.get("kb") or self.portal.kb
+        token = params.get("token")
+        if not token:
+            visitor = browser_visitor(browser_id)
+            return visitor.owner, visitor.owner, *self._opened(visitor.owner, kb, greet=True)
+        try:
+            user = portal_user(token, self._portal_secret())
+        except RagdeskError as e:
+            notice = [{"role": "assistant", "content": str(e)}]
+            return gr.skip(), None, self._choices(None, None), None, notice, gr.skip()
+        opened = self._opened(user.owner, kb, greet=True, name=user.display_name)
+        return gr.skip(), user.owner, *opened
+
+    def _opened(self, owner: str, kb: str | None, greet: bool = False, name: str = "") -> tuple[Any, ...]:
+        """The owner's latest conversation, or a fresh start (with the greeting on the widget)."""
         listed = self.chat.list_conversations(owner)
         if not listed:
-            return owner, self._choices(owner, None), None, [], self._kb_choices(None)
+            greeting = f"Hi {name}! {self.portal.greeting}" if name else self.portal.greeting
+            shown = [{"role": "assistant", "content": escape_markdown(greeting)}] if greet else []
+            return self._choices(owner, None), None, shown, self._kb_choices(kb)
         latest = listed[0]
-        return (
-            owner,
-            self._choices(owner, latest.id),
-            latest.id,
-            self._messages(owner, latest.id),
-            self._kb_choices(latest.kb),
-        )
+        messages = self._messages(owner, latest.id)
+        return self._choices(owner, latest.id), latest.id, messages, self._kb_choices(latest.kb)
+
+    def _embed_title(self, request: gr.Request) -> str:
+        return f"### {escape_markdown(request.query_params.get('title') or self.portal.title)}"
+
+    def _portal_secret(self) -> str | None:
+        secret = self.portal.jwt_secret
+        return secret.get_secret_value() if secret else None
 
     def _kb_choices(self, selected: str | None) -> Any:
         names = self.chat.knowledge_base_names()
         return gr.Dropdown(choices=names, value=selected if selected in names else self.chat.default_kb)
 
-    def _on_kb(self, owner: str) -> tuple[Any, ...]:
+    def _on_kb(self, owner: str | None) -> tuple[Any, ...]:
         """Another knowledge base: the next question starts a new conversation there."""
         return self._choices(owner, None), None, []
 
-    def _on_new(self, owner: str, kb: str | None) -> tuple[Any, ...]:
+    def _on_new(self, owner: str | None, kb: str | None) -> tuple[Any, ...]:
+        if owner is None:
+            return gr.skip(), None, [{"role": "assistant", "content": SIGNED_OUT}]
         try:
             created = self.chat.new_conversation(owner, kb)
         except RagdeskError as e:
@@ -136,6 +189,9 @@ class ChatUI:
         if not text.strip():
             yield messages, text, conversation_id, gr.skip()
             return
+        if owner is None:  # the portal's token was refused at load: nobody to answer for
+            yield [*messages, {"role": "assistant", "content": SIGNED_OUT}], text, None, gr.skip()
+            return
         messages = [*messages, {"role": "user", "content": text}, {"role": "assistant", "content": ""}]
         reply = messages[-1]
         try:
@@ -158,8 +214,8 @@ class ChatUI:
         yield messages, "", conversation_id, self._choices(owner, conversation_id)
 
     # ---- view helpers --------------------------------------------------------------------
-    def _choices(self, owner: str, selected: str | None) -> Any:
-        listed = self.chat.list_conversations(owner)
+    def _choices(self, owner: str | None, selected: str | None) -> Any:
+        listed = self.chat.list_conversations(owner) if owner else []
         several = len({c.kb for c in listed}) > 1
         return gr.Radio(choices=[(f"{c.title} · {c.kb}" if several else c.title, c.id) for c in listed], value=selected)
 

@@ -17,6 +17,9 @@ from knowledge.keyword import KeywordIndex, tokenize
 from knowledge.settings import RetrievalSettings
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+# Word coverage put on the cosine scale: on ../shared/eval a coverage of 0.3 separates in- from out-of-knowledge
+# questions as well as a cosine similarity of 0.5 does (bench/no_answer.py --dump, docs/benchmarks.md).
+COVERAGE_TO_COSINE = 0.5 / 0.3
 _HAS_DIGIT = re.compile(r"[0-9]")
 _HAS_LETTER = re.compile(r"[a-z]")
 
@@ -56,7 +59,7 @@ def coverage(text: str, weights: dict[str, float]) -> float:
 
 def best_relevance(documents: list[Document]) -> float:
     """How well the best retrieved chunk matches the question, 0..1, comparable across questions (unlike
-    rank-fusion scores): the higher of the vectors' cosine similarity and the weighted word coverage."""
+    rank-fusion scores): the higher of the vectors' cosine similarity and the calibrated word coverage."""
     return max((float(d.metadata.get("relevance", 0.0)) for d in documents), default=0.0)
 
 
@@ -104,7 +107,8 @@ class HybridRetriever(BaseRetriever):
         weights = {token: index.idf(token) for token in set(tokenize(query))}
         for doc in fused:
             doc.metadata["coverage"] = coverage(doc.page_content, weights)
-            doc.metadata["relevance"] = max(float(doc.metadata.get("vector_score", 0.0)), doc.metadata["coverage"])
+            calibrated = min(1.0, doc.metadata["coverage"] * COVERAGE_TO_COSINE)
+            doc.metadata["relevance"] = round(max(float(doc.metadata.get("vector_score", 0.0)), calibrated), 4)
         return fused
 
     def _vectors_understand(self, query: str) -> bool:

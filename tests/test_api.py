@@ -59,7 +59,9 @@ def test_chat_streams_server_sent_events(open_api: TestClient) -> None:
     with open_api.stream("POST", "/api/v1/chat", json={"question": RETURNS, "stream": True}) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = [line.removeprefix("event: ") for line in response.iter_lines() if line.startswith("event: ")]
-    assert events[0] == "sources" and events[-1] == "done" and "delta" in events
+    assert events[0] == "sources"
+    assert events[-1] == "done"
+    assert "delta" in events
 
 
 def test_bad_question_is_a_clear_400_and_creates_nothing(open_api: TestClient) -> None:
@@ -78,7 +80,8 @@ def test_keys_are_required_scoped_and_revocable(keyed) -> None:  # type: ignore[
     listed = client.get("/api/v1/knowledge-bases/default/documents", headers={"X-API-Key": ADMIN_KEY})
     assert "warranty.pdf" in [d["name"] for d in listed.json()]
     (info,) = services.api_keys.list()
-    assert chat_key.startswith(info.shown) and services.api_keys.revoke(info.id)
+    assert chat_key.startswith(info.shown)
+    assert services.api_keys.revoke(info.id)
     assert client.post("/api/v1/chat", json={"question": RETURNS}, headers=auth(chat_key)).status_code == 401
 
 
@@ -143,7 +146,8 @@ def test_openai_client_round_trip_with_streaming(open_api: TestClient) -> None:
     )
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "You have 30 days."
-    assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].model_extra["sources"]
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["sources"]
 
 
 def test_metrics_count_a_chat_and_health_reports_the_stores(open_api: TestClient) -> None:

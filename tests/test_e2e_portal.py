@@ -1,0 +1,132 @@
+"""The widget in a real Chromium: a portal page on another port embeds it with the one-line script; a signed-in
+user chats and finds the conversation again on another device; a forged token is refused; a page from an origin
+that is not allowed cannot frame it."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatbot.identity import sign_portal_token
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, running_app
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)"),
+]
+SECRET = "portal-signing-secret-for-tests"
+QUESTION = "How long do I have to return an item?"
+
+
+def serve_folder(folder: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
+    port = free_port()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{port}", server
+
+
+@pytest.fixture
+def portal(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """(app url, portal url, portal folder): the portal is a plain static site on its own port (origin)."""
+    folder = tmp_path / "portal"
+    folder.mkdir()
+    portal_url, server = serve_folder(folder)
+    env = {
+        "RAGDESK_LLM__BACKEND": "fake",
+        "RAGDESK_LLM__FAKE_RESPONSES": json.dumps(["You have 30 days."]),
+        "RAGDESK_PORTAL__JWT_SECRET": SECRET,
+        "RAGDESK_PORTAL__ALLOWED_ORIGINS": json.dumps([portal_url]),
+    }
+    try:
+        with running_app(tmp_path, env) as app_url:
+            yield app_url, portal_url, folder
+    finally:
+        server.shutdown()
+
+
+def portal_page(folder: Path, name: str, app_url: str, token: str | None) -> str:
+    token_attribute = f' data-token="{token}"' if token else ""
+    (folder / name).write_text(
+        "<!doctype html><html><body><h1>Lumora customer portal</h1>"
+        f'<script src="{app_url}/widget.js" data-title="Lumora help"{token_attribute}></script></body></html>'
+    )
+    return name
+
+
+def open_widget(browser, url: str):  # type: ignore[no-untyped-def]
+    page = browser.new_context().new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.locator("#ragdesk-button").click()
+    return page, page.frame_locator("#ragdesk-frame")
+
+
+def test_widget_in_a_portal_page_chats_as_the_signed_in_user(portal, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    app_url, portal_url, folder = portal
+    token = sign_portal_token(SECRET, "alice-42", "Alice")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page, frame = open_widget(browser, f"{portal_url}/{portal_page(folder, 'home.html', app_url, token)}")
+        frame.locator("#chat").get_by_text("Hi Alice!").wait_for()
+        assert frame.locator("#embed-title").inner_text() == "Lumora help"
+        frame.locator("#question textarea").fill(QUESTION)
+        frame.locator("#send").click()
+        frame.locator("#chat").get_by_text("returns-and-refunds.md").first.wait_for()
+        page.screenshot(path=str(tmp_path / "widget.png"))
+
+        # Another device (a fresh browser context, new token for the same user): the conversation is there.
+        later = sign_portal_token(SECRET, "alice-42", "Alice")
+        _, frame = open_widget(browser, f"{portal_url}/{portal_page(folder, 'later.html', app_url, later)}")
+        frame.locator("#chat").get_by_text(QUESTION).wait_for()
+        assert QUESTION in frame.locator("#conversations").inner_text()
+
+        # Bob, on the same browser context as Alice was: none of Alice's conversations.
+        bob = sign_portal_token(SECRET, "bob-7", "Bob")
+        _, frame = open_widget(browser, f"{portal_url}/{portal_page(folder, 'bob.html', app_url, bob)}")
+        frame.locator("#chat").get_by_text("Hi Bob!").wait_for()
+        assert QUESTION not in frame.locator("#conversations").inner_text()
+
+        forged = sign_portal_token("not-the-secret", "alice-42", "Alice")
+        _, frame = open_widget(browser, f"{portal_url}/{portal_page(folder, 'forged.html', app_url, forged)}")
+        frame.locator("#chat").get_by_text("could not be verified").wait_for()
+        expired = sign_portal_token(SECRET, "alice-42", "Alice", ttl_s=-60)
+        _, frame = open_widget(browser, f"{portal_url}/{portal_page(folder, 'expired.html', app_url, expired)}")
+        frame.locator("#chat").get_by_text("has expired").wait_for()
+        browser.close()
+
+
+def test_a_page_from_another_origin_cannot_frame_the_chat(portal) -> None:
+    from playwright.sync_api import sync_playwright
+
+    app_url, _, _ = portal
+    other = Path(portal[2].parent / "elsewhere")
+    other.mkdir()
+    (other / "steal.html").write_text(f'<iframe id="stolen" src="{app_url}/embed/" width="400" height="600"></iframe>')
+    other_url, server = serve_folder(other)
+    try:
+        with urllib.request.urlopen(f"{app_url}/embed/") as response:
+            policy = response.headers["Content-Security-Policy"]
+        assert policy == f"frame-ancestors 'self' {portal[1]}"
+        with urllib.request.urlopen(f"{app_url}/admin/") as response:
+            assert response.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.goto(f"{other_url}/steal.html")
+            page.wait_for_timeout(3000)
+            frame = next(f for f in page.frames if f != page.main_frame)
+            assert frame.locator("#chat").count() == 0  # Chromium refused to render it
+            browser.close()
+    finally:
+        server.shutdown()
