@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -59,6 +60,30 @@ def ingest_samples_if_empty(services, pipeline) -> None:  # type: ignore[no-unty
     logger.info("knowledge base %r was empty: ingested the bundled samples (%s)", kb, report.summary())
 
 
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object a line, for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, style: str) -> None:
+    handler = logging.StreamHandler()
+    formatter = (
+        JsonLogFormatter() if style == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve RAGDesk.")
     parser.add_argument("--prepare-only", action="store_true", help="prepare models and samples, then exit")
@@ -69,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from ingest.pipeline import IngestPipeline
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     services = build_services(settings)
     pipeline = IngestPipeline(services.knowledge)
     ingest_samples_if_empty(services, pipeline)

@@ -174,6 +174,14 @@ class ChatService:
             yield event
         latency = time.perf_counter() - started
         _record_metrics(conversation.kb, outcome, started, first_delta_at, deltas)
+        logger.info(  # facts about the turn, never the customer's words (they are in the database, not the logs)
+            "chat turn kb=%s answered=%s sources=%d template=v%s latency_s=%.2f",
+            conversation.kb,
+            outcome.answered,
+            len(outcome.sources),
+            version.version,
+            latency,
+        )
         extra: dict[str, Any] = {
             "sources": [asdict(s) for s in outcome.sources],
             "standalone_question": standalone,

@@ -91,6 +91,7 @@ class Settings(KnowledgeSettings):
     port: int = Field(7860, ge=1, le=65535, description="Port the web server listens on.")
     root_path: str = Field("", description="Path prefix when served behind a reverse proxy (e.g. /support).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or as JSON objects.")
     models_dir: Path | None = Field(
         None, description="Cache of prepared local models (the converted bundled model). Empty means data_dir/models."
     )

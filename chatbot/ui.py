@@ -23,6 +23,7 @@ from chatbot.settings import PortalSettings
 logger = logging.getLogger(__name__)
 
 SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
+FEEDBACK_OPTIONS = ("Like", "Dislike", "Wrong answer", "Not helpful", "Outdated")
 SIGNED_OUT = "Your sign-in could not be verified. Please reload the page in the portal."
 
 
@@ -92,7 +93,13 @@ class ChatUI:
                 conversations = gr.Radio(label="Conversations", choices=[], elem_id="conversations")
                 delete_button = gr.Button("Delete conversation", variant="stop", size="sm")
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Assistant", height=420 if embed else 560, elem_id="chat", buttons=["copy"])
+                chatbot = gr.Chatbot(
+                    label="Assistant",
+                    height=420 if embed else 560,
+                    elem_id="chat",
+                    buttons=["copy"],
+                    feedback_options=FEEDBACK_OPTIONS,
+                )
                 with gr.Row():
                     question = gr.Textbox(
                         placeholder="Ask about returns, shipping, warranty, your account…",
@@ -114,6 +121,7 @@ class ChatUI:
         new_button.click(self._on_new, [owner, kb], [conversations, conversation, chatbot])
         conversations.input(self._on_switch, [owner, conversations, kb], [conversation, chatbot, kb])
         delete_button.click(self._on_delete, [owner, conversation], [conversations, conversation, chatbot])
+        chatbot.like(self._on_feedback, [owner, conversation, chatbot], None)
 
     # ---- event handlers ------------------------------------------------------------------
     def _on_load(self, browser_id: str | None) -> tuple[Any, ...]:
@@ -176,6 +184,22 @@ class ChatUI:
             return conversation_id, self._messages(owner, conversation_id), self._kb_choices(opened.kb)
         except RagdeskError as e:
             return None, [{"role": "assistant", "content": str(e)}], gr.skip()
+
+    def _on_feedback(
+        self, owner: str | None, conversation_id: str | None, messages: list[dict[str, Any]], event: gr.LikeData
+    ) -> None:
+        """Thumbs up, thumbs down, or a named reason (a thumbs down with that reason) on one answer."""
+        index = event.index[0] if isinstance(event.index, list | tuple) else event.index
+        turn = sum(1 for m in messages[: int(index)] if m.get("role") == "user")
+        if owner is None or conversation_id is None or turn < 1:
+            return  # the greeting, or nothing saved yet
+        rating, reason = (
+            ("up", "") if event.liked is True else ("down", "" if event.liked is False else str(event.liked))
+        )
+        try:
+            self.chat.feedback(owner, conversation_id, turn, rating, reason)
+        except RagdeskError:
+            logger.info("feedback on a turn that is not there (conversation changed meanwhile)")
 
     def _on_delete(self, owner: str, conversation_id: str | None) -> tuple[Any, ...]:
         if conversation_id:

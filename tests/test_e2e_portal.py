@@ -7,7 +7,9 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import sqlite3
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,6 +64,17 @@ def portal_page(folder: Path, name: str, app_url: str, token: str | None) -> str
     return name
 
 
+def wait_for_feedback(database: Path) -> list[tuple[str, str]]:
+    """The feedback rows the app wrote (read from its SQLite file), once there are any."""
+    for _ in range(100):
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
+            rows = connection.execute("select rating, reason from feedback").fetchall()
+        if rows:
+            return rows
+        time.sleep(0.1)
+    return []
+
+
 def open_widget(browser, url: str):  # type: ignore[no-untyped-def]
     page = browser.new_context().new_page()
     page.set_default_timeout(60_000)
@@ -84,6 +97,9 @@ def test_widget_in_a_portal_page_chats_as_the_signed_in_user(portal, tmp_path: P
         frame.locator("#send").click()
         frame.locator("#chat").get_by_text("returns-and-refunds.md").first.wait_for()
         page.screenshot(path=str(tmp_path / "widget.png"))
+        frame.locator("#chat").get_by_label("Feedback").last.click()
+        frame.locator("#chat button:visible", has_text="Wrong answer").click()
+        assert wait_for_feedback(tmp_path / "data" / "ragdesk.sqlite3") == [("down", "Wrong answer")]
 
         # Another device (a fresh browser context, new token for the same user): the conversation is there.
         later = sign_portal_token(SECRET, "alice-42", "Alice")
