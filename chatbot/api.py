@@ -293,6 +293,7 @@ def _llm_health(services: Services) -> dict[str, Any]:
         "model": getattr(llm, "model_name", None),
         "device": getattr(llm, "device", None),
         "quantization": getattr(llm, "quantization", None),
+        "dtype": getattr(llm, "dtype", None),
     }
     memory = getattr(llm, "gpu_memory_gib", None)
     if callable(memory):

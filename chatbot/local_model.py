@@ -68,6 +68,7 @@ class LocalChatModel(BaseChatModel):
     model_name: str
     device: str
     quantization: str
+    dtype: str = ""
     max_new_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 0.9
@@ -89,6 +90,12 @@ class LocalChatModel(BaseChatModel):
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+        except torch.cuda.OutOfMemoryError as e:
+            free, total = torch.cuda.mem_get_info() if torch.cuda.is_available() else (0, 0)
+            raise ModelUnavailableError(
+                f"The model '{source}' does not fit on the GPU ({quantization}): {free / 2**30:.1f} GiB free of "
+                f"{total / 2**30:.1f} GiB. Choose a smaller model, or free the GPU."
+            ) from e
         except OSError as e:
             raise ModelUnavailableError(f"Could not load the model '{source}': {e}") from e
         if device == "cpu":
@@ -102,6 +109,7 @@ class LocalChatModel(BaseChatModel):
             model_name=name,
             device=device,
             quantization=quantization,
+            dtype=str(getattr(model, "dtype", "")).removeprefix("torch."),
             max_new_tokens=cfg.max_new_tokens,
             temperature=cfg.temperature,
             top_p=cfg.top_p,
@@ -178,6 +186,14 @@ class LocalChatModel(BaseChatModel):
         if temperature <= 0:
             return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         return {"do_sample": True, "temperature": temperature, "top_p": self.top_p}
+
+    def gpu_memory_gib(self) -> float | None:
+        """GPU memory this process holds now (weights, cache), or None on the CPU."""
+        if self.device != "cuda":
+            return None
+        import torch
+
+        return round(torch.cuda.memory_allocated() / 2**30, 3)
 
     def render_prompt(self, messages: list[BaseMessage]) -> str:
         """The exact text the model reads: the messages through the tokenizer's chat template."""
