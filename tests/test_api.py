@@ -164,3 +164,15 @@ def test_metrics_count_a_chat_and_health_reports_the_stores(open_api: TestClient
     assert (health["status"], health["database"], health["vector_store"]) == ("ok", "ok", "ok")
     assert health["llm"]["backend"] == "fake"
     assert json.loads(open_api.get("/openapi.json").text)["paths"]["/api/v1/chat"]
+
+
+def test_admin_pages_need_the_password_when_one_is_set(make_services) -> None:  # type: ignore[no-untyped-def]
+    from chatbot.auth import hash_password
+
+    client, _ = client_for(make_services, admin={"password_hash": hash_password("a-long-admin-password")})
+    assert client.get("/admin/config").status_code == 401
+    assert client.get("/config").status_code == 200  # the customers' page stays open
+    refused = client.post("/admin/login", data={"username": "admin", "password": "wrong"})
+    assert refused.status_code == 400
+    client.post("/admin/login", data={"username": "admin", "password": "a-long-admin-password"})
+    assert client.get("/admin/config").status_code == 200
