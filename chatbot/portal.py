@@ -57,9 +57,8 @@ def frame_policy(portal: PortalSettings):  # type: ignore[no-untyped-def]
     embed_ancestors = " ".join(["'self'", *portal.allowed_origins])
 
     async def add_policy(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
-        embedded = request.url.path.startswith(
-            request.scope.get("root_path", "") + "/embed"
-        )  # before mounts rewrite it
+        root = request.scope.get("root_path", "")  # read before the mounted apps rewrite the scope
+        embedded = request.url.path.removeprefix(root).startswith("/embed")
         response = await call_next(request)
         ancestors = embed_ancestors if embedded else "'self'"
         response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
