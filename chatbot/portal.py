@@ -13,6 +13,7 @@ WIDGET_JS = """(() => {
   const color = /^#[0-9a-fA-F]{6}$/.test(data.color || "") ? data.color : "__COLOR__";
   const params = new URLSearchParams();
   for (const key of ["kb", "title", "token"]) if (data[key]) params.set(key, data[key]);
+  params.set("color", color);
   const button = document.createElement("button");
   button.id = "ragdesk-button";
   button.type = "button";

@@ -23,6 +23,14 @@ from chatbot.settings import PortalSettings
 logger = logging.getLogger(__name__)
 
 SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
+EMBED_COLOR_JS = """() => {
+  const color = new URLSearchParams(window.location.search).get("color") || "";
+  if (/^#[0-9a-fA-F]{6}$/.test(color)) {
+    const style = document.createElement("style");
+    style.textContent = `#send { background: ${color} !important; }`;
+    document.head.appendChild(style);
+  }
+}"""
 FEEDBACK_OPTIONS = ("Like", "Dislike", "Wrong answer", "Not helpful", "Outdated")
 SIGNED_OUT = "Your sign-in could not be verified. Please reload the page in the portal."
 
@@ -80,6 +88,7 @@ class ChatUI:
             title = gr.Markdown(f"### {escape_markdown(self.portal.title)}", elem_id="embed-title")
             self._render_chat(blocks, None, embed=True)
             blocks.load(self._embed_title, None, [title])
+            blocks.load(None, None, None, js=EMBED_COLOR_JS)
         return blocks
 
     def _render_chat(self, blocks: gr.Blocks, tab: gr.Tab | None, embed: bool = False) -> None:

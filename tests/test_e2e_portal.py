@@ -59,7 +59,8 @@ def portal_page(folder: Path, name: str, app_url: str, token: str | None) -> str
     token_attribute = f' data-token="{token}"' if token else ""
     (folder / name).write_text(
         "<!doctype html><html><body><h1>Lumora customer portal</h1>"
-        f'<script src="{app_url}/widget.js" data-title="Lumora help"{token_attribute}></script></body></html>'
+        f'<script src="{app_url}/widget.js" data-title="Lumora help" data-color="#aa0000"{token_attribute}>'
+        "</script></body></html>"
     )
     return name
 
@@ -94,6 +95,7 @@ def test_widget_in_a_portal_page_chats_as_the_signed_in_user(portal, tmp_path: P
         page, frame = open_widget(browser, f"{portal_url}/{portal_page(folder, 'home.html', app_url, token)}")
         frame.locator("#chat").get_by_text("Hi Alice!").wait_for()
         assert frame.locator("#embed-title").inner_text() == "Lumora help"
+        assert frame.locator("#send").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(170, 0, 0)"
         frame.locator("#question textarea").fill(QUESTION)
         frame.locator("#send").click()
         frame.locator("#chat").get_by_text("returns-and-refunds.md").first.wait_for()
