@@ -44,7 +44,7 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
         auth_message="RAGDesk administration",
     )
     embed = ui.build_embed().queue(default_concurrency_limit=16)
-    gr.mount_gradio_app(api, embed, path="/embed", footer_links=[], show_error=False)
+    gr.mount_gradio_app(api, embed, path="/embed", footer_links=[], show_error=False, css=ui.embed_css)
     customer = ui.build().queue(default_concurrency_limit=16)
     return gr.mount_gradio_app(api, customer, path="/", footer_links=[], show_error=False)
 

@@ -83,13 +83,17 @@ class ChatUI:
     def build_embed(self) -> gr.Blocks:
         """The portal widget's page (/embed, inside an iframe): chat only, compact; the user comes from the
         portal's signed token when there is one."""
-        css = f"#send {{ background: {self.portal.theme_color}; color: white; }}"
-        with gr.Blocks(title=self.portal.title, css=css) as blocks:
+        with gr.Blocks(title=self.portal.title) as blocks:
             title = gr.Markdown(f"### {escape_markdown(self.portal.title)}", elem_id="embed-title")
             self._render_chat(blocks, None, embed=True)
             blocks.load(self._embed_title, None, [title])
             blocks.load(None, None, None, js=EMBED_COLOR_JS)
         return blocks
+
+    @property
+    def embed_css(self) -> str:
+        """The widget's colour on the embedded page (Gradio 6 takes css when the page is mounted)."""
+        return f"#send {{ background: {self.portal.theme_color}; color: white; }}"
 
     def _render_chat(self, blocks: gr.Blocks, tab: gr.Tab | None, embed: bool = False) -> None:
         browser_id = gr.BrowserState(None, storage_key="ragdesk-browser-id")
