@@ -97,7 +97,9 @@ class ChatUI:
 
     def _render_chat(self, blocks: gr.Blocks, tab: gr.Tab | None, embed: bool = False) -> None:
         browser_id = gr.BrowserState(None, storage_key="ragdesk-browser-id")
-        owner = gr.State(None)  # server-side: set once per page load from the token or the browser id
+        # Server-side: "" until the page has loaded, then the token's user or the browser's id; None when the
+        # portal's token was refused.
+        owner = gr.State("")
         conversation = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1, min_width=200):
@@ -183,8 +185,8 @@ class ChatUI:
         return self._choices(owner, None), None, []
 
     def _on_new(self, owner: str | None, kb: str | None) -> tuple[Any, ...]:
-        if owner is None:
-            return gr.skip(), None, [{"role": "assistant", "content": SIGNED_OUT}]
+        if not owner:
+            return gr.skip(), None, [{"role": "assistant", "content": _not_ready(owner)}]
         try:
             created = self.chat.new_conversation(owner, kb)
         except RagdeskError as e:
@@ -204,7 +206,7 @@ class ChatUI:
         """Thumbs up, thumbs down, or a named reason (a thumbs down with that reason) on one answer."""
         index = event.index[0] if isinstance(event.index, list | tuple) else event.index
         turn = sum(1 for m in messages[: int(index)] if m.get("role") == "user")
-        if owner is None or conversation_id is None or turn < 1:
+        if not owner or conversation_id is None or turn < 1:
             return  # the greeting, or nothing saved yet
         rating, reason = (
             ("up", "") if event.liked is True else ("down", "" if event.liked is False else str(event.liked))
@@ -226,8 +228,8 @@ class ChatUI:
         if not text.strip():
             yield messages, text, conversation_id, gr.skip()
             return
-        if owner is None:  # the portal's token was refused at load: nobody to answer for
-            yield [*messages, {"role": "assistant", "content": SIGNED_OUT}], text, None, gr.skip()
+        if not owner:  # still loading, or the portal's token was refused: nobody to answer for yet
+            yield [*messages, {"role": "assistant", "content": _not_ready(owner)}], text, None, gr.skip()
             return
         messages = [*messages, {"role": "user", "content": text}, {"role": "assistant", "content": ""}]
         reply = messages[-1]
@@ -262,3 +264,7 @@ class ChatUI:
             messages.append({"role": "user", "content": turn.question})
             messages.append({"role": "assistant", "content": render_answer(turn.answer, turn.sources)})
         return messages
+
+
+def _not_ready(owner: str | None) -> str:
+    return SIGNED_OUT if owner is None else "The chat is still starting. Please send your message again."
