@@ -28,6 +28,7 @@ from chatbot.templates import (
     measure_budget,
 )
 from knowledge import metrics
+from knowledge.keyword import tokenize
 from knowledge.retriever import Source, best_relevance, reciprocal_rank_fusion
 from knowledge.service import KnowledgeService
 
@@ -352,6 +353,9 @@ class ChatService:
         if not rewritten or len(rewritten) > 3 * len(question) + 300:
             previous = next((str(m.content) for m in reversed(memory) if m.type == "human"), "")
             return f"{previous} {question}".strip()
+        asked = set(tokenize(question))
+        if asked and not asked & set(tokenize(rewritten)):
+            return question  # a rewrite that dropped every word the customer used answers another question
         return rewritten
 
     def _retrieve(self, kb: str, question: str, standalone: str, k: int) -> list[Document]:

@@ -113,3 +113,17 @@ def test_prompt_is_cut_to_fit_a_small_context_window(make_services, recorder) ->
     prompt = recorder.prompts[0]
     assert "30 days from the delivery date" in prompt  # the best chunk is kept
     assert services.chat._token_counter([HumanMessage(prompt)]) <= 250
+
+
+def test_rewrite_that_drops_the_customers_words_is_not_used(chat_with, recorder) -> None:
+    chat = chat_with("You have 30 days.", "How long do I have to return an item?", "unused")
+    conversation = chat.new_conversation("me")
+    chat.answer("me", conversation.id, "How long do I have to return an item?")
+    events = list(chat.stream_answer("me", conversation.id, "What is the capital of Mongolia?"))
+
+    assert next(e for e in events if isinstance(e, SourcesFound)).standalone_question == (
+        "What is the capital of Mongolia?"
+    )
+    saved = events[-1]
+    assert isinstance(saved, TurnSaved)
+    assert not saved.answered
