@@ -133,11 +133,9 @@ def _chat_routes(router: APIRouter, services: Services, ChatCaller: Any) -> None
         chat.validate_question(body.question)  # before a new conversation is made for it
         conversation_id = body.conversation_id or chat.new_conversation(owner, body.kb).id
         events = chat.stream_answer(owner, conversation_id, body.question)
-        turn = len(chat.transcript(owner, conversation_id)) + 1
         if body.stream:
-            return StreamingResponse(_sse(events, conversation_id, turn), media_type="text/event-stream")
-        saved = next(e for e in events if isinstance(e, TurnSaved))
-        return _turn_json(saved, conversation_id, turn)
+            return StreamingResponse(_sse(events, conversation_id), media_type="text/event-stream")
+        return _turn_json(next(e for e in events if isinstance(e, TurnSaved)), conversation_id)
 
     @router.get("/api/v1/conversations", tags=["conversations"])
     def list_conversations(caller: ChatCaller, user: str | None = None) -> list[dict[str, Any]]:
@@ -254,17 +252,17 @@ async def time_requests(request: Request, call_next: Any) -> Response:
     return response
 
 
-def _turn_json(saved: TurnSaved, conversation_id: str, turn: int) -> dict[str, Any]:
+def _turn_json(saved: TurnSaved, conversation_id: str) -> dict[str, Any]:
     return {
         "conversation_id": conversation_id,
-        "turn": turn,
+        "turn": saved.turn,
         "answer": saved.answer,
         "answered": saved.answered,
         "sources": [asdict(s) for s in saved.sources],
     }
 
 
-def _sse(events: Iterator[ChatEvent], conversation_id: str, turn: int) -> Iterator[str]:
+def _sse(events: Iterator[ChatEvent], conversation_id: str) -> Iterator[str]:
     def event(name: str, data: Any) -> str:
         return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -276,7 +274,7 @@ def _sse(events: Iterator[ChatEvent], conversation_id: str, turn: int) -> Iterat
             elif isinstance(item, AnswerDelta):
                 yield event("delta", {"text": item.text})
             elif isinstance(item, TurnSaved):
-                yield event("done", _turn_json(item, conversation_id, turn))
+                yield event("done", _turn_json(item, conversation_id))
     except RagdeskError as e:
         metrics.ERRORS.labels(type=type(e).__name__, where="api").inc()
         yield event("error", {"error": type(e).__name__, "message": str(e)})

@@ -7,21 +7,17 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import DateTime, Integer, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from chatbot.settings import ApiKeySetting
-from knowledge.database import Base
+from knowledge.database import Base, utcnow
 
 Scope = Literal["chat", "admin"]
 KEY_PREFIX = "rdk_"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _digest(key: str) -> str:
@@ -36,7 +32,7 @@ class ApiKeyRow(Base):
     scope: Mapped[str] = mapped_column(String(10))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     shown: Mapped[str] = mapped_column(String(16))  # the first characters, to recognise a key in a list
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
@@ -72,7 +68,11 @@ class ApiKeyStore:
             raise ValueError(f"unknown scope {scope!r}")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         row = ApiKeyRow(
-            name=name.strip()[:100] or "unnamed", scope=scope, key_hash=_digest(key), shown=key[:10], created_at=_now()
+            name=name.strip()[:100] or "unnamed",
+            scope=scope,
+            key_hash=_digest(key),
+            shown=key[:10],
+            created_at=utcnow(),
         )
         with self._sessions.begin() as s:
             s.add(row)
@@ -87,7 +87,7 @@ class ApiKeyStore:
             changed = s.execute(
                 update(ApiKeyRow)
                 .where(ApiKeyRow.id == key_id, ApiKeyRow.revoked_at.is_(None))
-                .values(revoked_at=_now())
+                .values(revoked_at=utcnow())
             )
             return bool(changed.rowcount)  # type: ignore[attr-defined]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
@@ -14,14 +14,10 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from chatbot.errors import ConversationNotFoundError, InvalidFeedbackError
-from knowledge.database import Base
+from knowledge.database import Base, utcnow
 from knowledge.registry import kb_reference
 
 TITLE_CHARS = 60
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ConversationRow(Base):
@@ -31,8 +27,8 @@ class ConversationRow(Base):
     owner: Mapped[str] = mapped_column(String(200), index=True)
     kb: Mapped[str] = mapped_column(String(100), kb_reference(), index=True)
     title: Mapped[str] = mapped_column(String(200), default="New conversation")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class MessageRow(Base):
@@ -43,7 +39,7 @@ class MessageRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     content: Mapped[str] = mapped_column(Text)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class FeedbackRow(Base):
@@ -53,7 +49,7 @@ class FeedbackRow(Base):
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     rating: Mapped[str] = mapped_column(String(4))  # up | down
     reason: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 _MESSAGE_TYPES: dict[str, type[BaseMessage]] = {"human": HumanMessage, "ai": AIMessage, "system": SystemMessage}
@@ -96,7 +92,7 @@ class SQLChatHistory(BaseChatMessageHistory):
                 )
                 for m in messages
             )
-            conversation.updated_at = _now()
+            conversation.updated_at = utcnow()
             first_question = next((m for m in messages if m.type == "human"), None)
             if conversation.title == "New conversation" and first_question is not None:
                 conversation.title = " ".join(str(first_question.content).split())[:TITLE_CHARS]
@@ -113,7 +109,7 @@ class ConversationStore:
         self._sessions = sessions
 
     def create(self, owner: str, kb: str) -> Conversation:
-        row = ConversationRow(id=str(uuid.uuid4()), owner=owner, kb=kb, created_at=_now(), updated_at=_now())
+        row = ConversationRow(id=str(uuid.uuid4()), owner=owner, kb=kb, created_at=utcnow(), updated_at=utcnow())
         with self._sessions.begin() as s:
             s.add(row)
         return _conversation(row)

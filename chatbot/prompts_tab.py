@@ -138,7 +138,7 @@ class PromptsTab:
 
         form = [system_prompt, examples, cot, no_answer, k, threshold, temperature, max_new_tokens]
         versions = [kb, version, older, newer, status]
-        tab.select(self._on_show, [kb], [*versions, *form, budget])
+        tab.select(self._on_tab, [kb, system_prompt], [*versions, *form, budget])
         kb.input(self._on_show, [kb], [*versions, *form, budget])
         load.click(self._on_load, [kb, version], [*form, budget, message])
         start.input(self._on_start, [start], [*form, budget, message])
@@ -180,6 +180,13 @@ class PromptsTab:
     def _on_show(self, kb: str | None) -> tuple[Any, ...]:
         active = self.store.active(self._selected(kb))
         return *self._versions(kb), *form_from_template(active.template), self._budget_text(active.template)
+
+    def _on_tab(self, kb: str | None, system_prompt: str) -> tuple[Any, ...]:
+        """Back on the tab: fresh version list, but a draft in the editor is kept (only a new page or another
+        knowledge base loads the active template)."""
+        if system_prompt:
+            return *self._versions(kb), *([gr.skip()] * 9)
+        return self._on_show(kb)
 
     def _on_load(self, kb: str | None, version: int | None) -> tuple[Any, ...]:
         try:

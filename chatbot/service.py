@@ -54,6 +54,7 @@ class TurnSaved:
     sources: list[Source]
     latency_s: float
     answered: bool = True  # False: nothing relevant was found and the no-answer reply was given
+    turn: int = 1  # which turn of the conversation this was (1 = the first)
 
 
 ChatEvent = SourcesFound | AnswerDelta | TurnSaved
@@ -163,26 +164,14 @@ class ChatService:
         question = self._validated(question)
         conversation = self.conversations.get(owner, conversation_id)
         history = self.conversations.history(owner, conversation_id)
-        memory = self._memory(history.messages)
+        earlier = history.messages
+        memory = self._memory(earlier)
         version = self.templates.active(conversation.kb)
         standalone = self._standalone_question(question, memory)
         outcome = _Outcome()
-        first_delta_at, deltas = None, 0
-        for event in self._respond(conversation.kb, version.template, question, standalone, memory, outcome):
-            if isinstance(event, AnswerDelta):
-                first_delta_at = first_delta_at or time.perf_counter()
-                deltas += 1
-            yield event
+        events = self._respond(conversation.kb, version.template, question, standalone, memory, outcome)
+        yield from _measured(events, conversation.kb, version.version, outcome, started)
         latency = time.perf_counter() - started
-        _record_metrics(conversation.kb, outcome, started, first_delta_at, deltas)
-        logger.info(  # facts about the turn, never the customer's words (they are in the database, not the logs)
-            "chat turn kb=%s answered=%s sources=%d template=v%s latency_s=%.2f",
-            conversation.kb,
-            outcome.answered,
-            len(outcome.sources),
-            version.version,
-            latency,
-        )
         extra: dict[str, Any] = {
             "sources": [asdict(s) for s in outcome.sources],
             "standalone_question": standalone,
@@ -195,7 +184,7 @@ class ChatService:
         history.add_messages(
             [HumanMessage(content=question), AIMessage(content=outcome.answer, additional_kwargs=extra)]
         )
-        yield TurnSaved(outcome.answer, outcome.sources, latency, outcome.answered)
+        yield TurnSaved(outcome.answer, outcome.sources, latency, outcome.answered, len(earlier) // 2 + 1)
 
     def _respond(
         self,
@@ -239,13 +228,15 @@ class ChatService:
         """Answer with a history the caller keeps (the OpenAI-compatible API); nothing is saved."""
         started = time.perf_counter()
         question = self._validated(question)
-        template = self.templates.active(self.knowledge.knowledge_base(kb).name).template
+        version = self.templates.active(self.knowledge.knowledge_base(kb).name)
         memory = self._memory(history)
         standalone = self._standalone_question(question, memory)
         outcome = _Outcome()
-        yield from self._respond(kb, template, question, standalone, memory, outcome)
+        events = self._respond(kb, version.template, question, standalone, memory, outcome)
+        yield from _measured(events, kb, version.version, outcome, started)
         latency = time.perf_counter() - started
-        yield TurnSaved(outcome.answer, outcome.sources, latency, outcome.answered)
+        turn = sum(1 for m in history if m.type == "human") + 1
+        yield TurnSaved(outcome.answer, outcome.sources, latency, outcome.answered, turn)
 
     def feedback(self, owner: str, conversation_id: str, turn: int, rating: str, reason: str = "") -> None:
         self.conversations.add_feedback(owner, conversation_id, turn, rating, reason)
@@ -377,13 +368,29 @@ class ChatService:
             raise ModelUnavailableError("The assistant could not finish this answer. Please try again.") from e
 
 
-def _record_metrics(kb: str, outcome: _Outcome, started: float, first_delta_at: float | None, deltas: int) -> None:
+def _measured(
+    events: Iterator[ChatEvent], kb: str, template_version: int, outcome: _Outcome, started: float
+) -> Iterator[ChatEvent]:
+    """Pass a turn's events through, then record its metrics and one INFO line about it (never its text)."""
+    first_delta_at, deltas = None, 0
+    for event in events:
+        if isinstance(event, AnswerDelta):
+            first_delta_at = first_delta_at or time.perf_counter()
+            deltas += 1
+        yield event
     metrics.CHAT_TURNS.labels(kb=kb, outcome="answered" if outcome.answered else "no_answer").inc()
     metrics.RETRIEVAL_HITS.observe(len(outcome.sources))
+    logger.info(
+        "chat turn kb=%s answered=%s sources=%d template=v%s latency_s=%.2f",
+        kb,
+        outcome.answered,
+        len(outcome.sources),
+        template_version,
+        time.perf_counter() - started,
+    )
     if not outcome.answered:
         metrics.NO_ANSWER.labels(kb=kb).inc()
-        return
-    if first_delta_at is not None:
+    elif first_delta_at is not None:
         metrics.TIME_TO_FIRST_TOKEN.observe(first_delta_at - started)
         streaming_s = time.perf_counter() - first_delta_at
         if deltas > 1 and streaming_s > 0:

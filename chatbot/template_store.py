@@ -5,20 +5,16 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Integer, String, UniqueConstraint, func, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from chatbot.templates import ENGLISH_DEFAULT, AssistantTemplate
-from knowledge.database import Base
+from knowledge.database import Base, utcnow
 from knowledge.errors import RagdeskError
 from knowledge.registry import kb_reference
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class TemplateVersionRow(Base):
@@ -31,7 +27,7 @@ class TemplateVersionRow(Base):
     template: Mapped[dict[str, Any]] = mapped_column(JSON)
     note: Mapped[str] = mapped_column(String(200), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 @dataclass(frozen=True)
@@ -100,7 +96,7 @@ class TemplateStore:
                 template=template.model_dump(mode="json"),
                 note=note.strip()[:200],
                 active=activate,
-                created_at=_now(),
+                created_at=utcnow(),
             )
             s.add(row)
         return _version(row)

@@ -1,11 +1,17 @@
 """The SQL engine every table lives in: SQLite in WAL mode with a busy timeout, or any SQLAlchemy URL."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def utcnow() -> datetime:
+    """The timestamp every table stores: timezone-aware UTC."""
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

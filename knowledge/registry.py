@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -26,15 +26,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from knowledge.database import Base
+from knowledge.database import Base, utcnow
 
 READY = "ready"
 INGESTING = "ingesting"
 DELETING = "deleting"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def kb_reference() -> ForeignKey:
@@ -49,7 +45,7 @@ class KnowledgeBaseRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     collection: Mapped[str] = mapped_column(String(63), unique=True)  # fixed at creation, so a rename moves no vectors
     status: Mapped[str] = mapped_column(String(20), default=READY)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class DocumentRow(Base):
@@ -64,8 +60,8 @@ class DocumentRow(Base):
     pages: Mapped[int | None] = mapped_column(Integer, nullable=True)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), default=INGESTING)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_now, onupdate=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class ChunkRow(Base):
@@ -166,7 +162,7 @@ class DocumentRegistry:
     def create_knowledge_base(self, name: str, collection: str) -> KnowledgeBaseInfo:
         """Raises IntegrityError when the name is taken."""
         with self._sessions.begin() as s:
-            row = KnowledgeBaseRow(name=name, collection=collection, status=READY, created_at=_now())
+            row = KnowledgeBaseRow(name=name, collection=collection, status=READY, created_at=utcnow())
             s.add(row)
         return _kb_info(row)
 

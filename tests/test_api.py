@@ -157,6 +157,9 @@ def test_metrics_count_a_chat_and_health_reports_the_stores(open_api: TestClient
     before = turns()
     open_api.post("/api/v1/chat", json={"question": RETURNS})
     assert turns() == before + 1
+    completion = {"model": "default", "messages": [{"role": "user", "content": RETURNS}]}
+    open_api.post("/v1/chat/completions", json=completion)
+    assert turns() == before + 2  # OpenAI-compatible chats are counted too
     text = open_api.get("/metrics").text
     assert "ragdesk_time_to_first_token_seconds_count" in text
     assert 'ragdesk_request_latency_seconds_count{method="POST",route="/api/v1/chat"}' in text

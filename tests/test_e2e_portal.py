@@ -142,8 +142,7 @@ def test_a_page_from_another_origin_cannot_frame_the_chat(portal) -> None:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
-            page.goto(f"{other_url}/steal.html")
-            page.wait_for_timeout(3000)
+            page.goto(f"{other_url}/steal.html", wait_until="load")  # the load event waits for the iframe too
             frame = next(f for f in page.frames if f != page.main_frame)
             assert frame.locator("#chat").count() == 0  # Chromium refused to render it
             browser.close()

@@ -57,6 +57,10 @@ def test_prompt_studio_round_trip(app: str, page) -> None:
             cell.locator("textarea, input").first.fill(text)
             page.keyboard.press("Enter")
             cell.get_by_text(text).wait_for()
+    page.get_by_role("tab", name="Chat").click()  # away and back: the draft stays in the editor
+    page.get_by_role("tab", name="Prompts").click()
+    page.locator("#prompts-status").get_by_text("built-in default").wait_for()
+    assert "cheerful pirate" in page.locator("#prompt-system textarea").input_value()
     page.locator("#prompt-cot input").check()
     page.locator("#prompt-preview").click()
     page.wait_for_function("() => document.querySelector('#prompt-rendered textarea').value.includes('Fair winds!')")
