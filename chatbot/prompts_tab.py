@@ -38,10 +38,10 @@ def template_from_form(
             ],
             "chain_of_thought": chain_of_thought,
             "no_answer_reply": no_answer_reply,
-            "k": int(k),
+            "k": int(k or 0),
             "relevance_threshold": threshold,
             "temperature": temperature,
-            "max_new_tokens": int(max_new_tokens),
+            "max_new_tokens": int(max_new_tokens or 0),  # an emptied field is reported as too small
         }
     )
 
