@@ -87,13 +87,17 @@ class KnowledgeService:
 
     def ensure_knowledge_base(self, name: str) -> KnowledgeBaseInfo:
         """The knowledge base of this name, created when missing (the CLI's `--kb NEW`, the default at first start)."""
+        name = " ".join(name.split())
         existing = self.registry.knowledge_base(name)
         if existing is not None and existing.status == READY:
             return existing
         try:
             return self.create_knowledge_base(name)
         except KnowledgeBaseNameError:
-            return self.knowledge_base(name.strip())  # created meanwhile by someone else, or an invalid name
+            created = self.registry.knowledge_base(name)  # by a concurrent caller; else the name itself is the problem
+            if created is None or created.status != READY:
+                raise
+            return created
 
     def rename_knowledge_base(self, old: str, new: str) -> KnowledgeBaseInfo:
         self.knowledge_base(old)
@@ -141,9 +145,9 @@ class KnowledgeService:
             raise KnowledgeBaseNameError(f"Knowledge-base names are at most {MAX_KB_NAME_CHARS} characters.")
         if any(unicodedata.category(c)[0] == "C" for c in name):
             raise KnowledgeBaseNameError("Knowledge-base names cannot contain control characters.")
-        taken = {n.casefold() for n in self.registry.knowledge_base_names() if n != allow}
+        taken = {n.casefold(): n for n in self.registry.knowledge_base_names() if n != allow}
         if name.casefold() in taken:
-            raise KnowledgeBaseNameError(f"A knowledge base named '{name}' already exists.")
+            raise KnowledgeBaseNameError(f"A knowledge base named '{taken[name.casefold()]}' already exists.")
         return name
 
     # ---- reading -------------------------------------------------------------------------

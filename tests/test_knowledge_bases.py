@@ -121,3 +121,9 @@ def test_chunk_preview_shows_what_the_retriever_sees_with_positions(services, pi
     assert {c.metadata["position"] for c in chunks} == {"page 1", "page 2"}
     (document,) = services.knowledge.list_documents("default")
     assert (document.kind, document.pages, document.chunk_count) == ("PDF", 2, len(chunks))
+
+
+def test_cli_style_ensure_names_the_real_problem_with_a_name(services) -> None:
+    assert services.knowledge.ensure_knowledge_base("  default ").name == "default"
+    with pytest.raises(KnowledgeBaseNameError, match="'default' already exists"):
+        services.knowledge.ensure_knowledge_base("DEFAULT")  # not "no knowledge base named 'DEFAULT'"
