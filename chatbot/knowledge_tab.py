@@ -131,7 +131,7 @@ class KnowledgeTab:
         bases = self.knowledge.knowledge_bases()
         names = [b.name for b in bases]
         if selected not in names:
-            selected = self.default_kb() if self.default_kb() in names else (names[0] if names else None)
+            selected = self.default_kb() if names else None  # the default, or the first when it is gone
         info = next((b for b in bases if b.name == selected), None)
         documents = self.knowledge.list_documents(selected) if selected else []
         summary = f"{info.documents} documents, {info.chunks} chunks" if info else "No knowledge base yet."

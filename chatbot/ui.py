@@ -246,11 +246,17 @@ class ChatUI:
                 elif isinstance(event, TurnSaved):
                     reply["content"] = render_answer(event.answer, event.sources)
         except RagdeskError as e:
-            reply["content"] = str(e)
+            failed = str(e)
         except Exception:
             logger.exception("chat turn failed")
-            reply["content"] = SORRY
-        yield messages, "", conversation_id, self._choices(owner, conversation_id)
+            failed = SORRY
+        else:
+            yield messages, "", conversation_id, self._choices(owner, conversation_id)
+            return
+        # Nothing was saved: the question goes back into the box to retry, and the chat keeps only saved turns
+        # (so feedback's turn numbers stay right) plus the notice.
+        notice = {"role": "assistant", "content": failed}
+        yield [*messages[:-2], notice], text, conversation_id, self._choices(owner, conversation_id)
 
     # ---- view helpers --------------------------------------------------------------------
     def _choices(self, owner: str | None, selected: str | None) -> Any:

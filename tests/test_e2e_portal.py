@@ -65,12 +65,14 @@ def portal_page(folder: Path, name: str, app_url: str, token: str | None) -> str
     return name
 
 
-def wait_for_feedback(database: Path) -> list[tuple[str, str]]:
-    """The feedback rows the app wrote (read from its SQLite file), once there are any."""
+def wait_for_feedback(database: Path) -> list[tuple[str, str, str]]:
+    """(rating, reason, rated answer) as the app wrote them to its SQLite file, once there are any."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5) as connection:
-            rows = connection.execute("select rating, reason from feedback").fetchall()
+            rows = connection.execute(
+                "select rating, reason, content from feedback join messages on messages.id = feedback.message_id"
+            ).fetchall()
         if rows:
             return rows
         time.sleep(0.2)
@@ -96,13 +98,18 @@ def test_widget_in_a_portal_page_chats_as_the_signed_in_user(portal, tmp_path: P
         frame.locator("#chat").get_by_text("Hi Alice!").wait_for()
         assert frame.locator("#embed-title").inner_text() == "Lumora help"
         assert frame.locator("#send").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(170, 0, 0)"
+        frame.locator("#question textarea").fill("x" * 5000)  # over the 4,000-character limit
+        frame.locator("#send").click()
+        frame.locator("#chat").get_by_text("too long").wait_for()
+        assert frame.locator("#question textarea").input_value() == "x" * 5000  # kept, to shorten and resend
         frame.locator("#question textarea").fill(QUESTION)
         frame.locator("#send").click()
         frame.locator("#chat").get_by_text("returns-and-refunds.md").first.wait_for()
         page.screenshot(path=str(tmp_path / "widget.png"))
         frame.locator("#chat").get_by_label("Feedback").last.click()
         frame.locator("#chat button.extra-feedback-option", has_text="Wrong answer").last.dispatch_event("click")
-        assert set(wait_for_feedback(tmp_path / "data" / "ragdesk.sqlite3")) == {("down", "Wrong answer")}
+        feedback = set(wait_for_feedback(tmp_path / "data" / "ragdesk.sqlite3"))
+        assert feedback == {("down", "Wrong answer", "You have 30 days.")}  # on the answer that was rated
 
         # Another device (a fresh browser context, new token for the same user): the conversation is there.
         later = sign_portal_token(SECRET, "alice-42", "Alice")
