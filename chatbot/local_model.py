@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
+from chatbot.batching import BatchScheduler, Sampling, TokenStream
 from chatbot.errors import ModelUnavailableError
 from chatbot.settings import LLMSettings
 
@@ -61,7 +61,7 @@ def resolve_model_source(cfg: LLMSettings, models_dir: Path) -> str:
 
 
 class LocalChatModel(BaseChatModel):
-    """A transformers causal LM behind LangChain's chat-model interface, streaming through a worker thread."""
+    """A transformers causal LM behind LangChain's chat-model interface; concurrent answers are batched together."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -73,9 +73,11 @@ class LocalChatModel(BaseChatModel):
     temperature: float = 0.0
     top_p: float = 0.9
     repetition_penalty: float = 1.0
+    max_batch: int = 16
     _model: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _scheduler: BatchScheduler = PrivateAttr()
+    _eos_ids: frozenset[int] = PrivateAttr()
 
     @classmethod
     def load(cls, cfg: LLMSettings, models_dir: Path) -> LocalChatModel:
@@ -114,9 +116,16 @@ class LocalChatModel(BaseChatModel):
             temperature=cfg.temperature,
             top_p=cfg.top_p,
             repetition_penalty=cfg.repetition_penalty,
+            max_batch=cfg.local.max_batch,
         )
         instance._model, instance._tokenizer = model, tokenizer
+        instance._eos_ids = _eos_ids(model, tokenizer)
+        instance._scheduler = BatchScheduler(model, model_name=name, max_batch=cfg.local.max_batch)
         return instance
+
+    @property
+    def scheduler(self) -> BatchScheduler:
+        return self._scheduler
 
     @property
     def _llm_type(self) -> str:
@@ -149,43 +158,22 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        from transformers import TextIteratorStreamer
-
-        chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
-        inputs = self._tokenizer.apply_chat_template(  # same chat as render_prompt shows
-            chat, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self._model.device)
-        streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-        cancel = threading.Event()
-        generation = dict(
-            **inputs,
-            streamer=streamer,
+        sampling = Sampling(
             max_new_tokens=kwargs.get("max_completion_tokens") or self.max_new_tokens,
-            stopping_criteria=_cancellable(cancel),
-            logits_processor=_answer_repetition_penalty(inputs["input_ids"].shape[1], self.repetition_penalty),
-            pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
-            **self._sampling(kwargs.get("temperature", self.temperature)),
+            temperature=kwargs.get("temperature", self.temperature),
+            top_p=self.top_p,
+            repetition_penalty=self.repetition_penalty,
         )
-        with self._lock:
-            worker = threading.Thread(target=self._run_generate, args=(generation, streamer), daemon=True)
-            worker.start()
-            try:
-                yield from _until_stop(streamer, stop or [], run_manager)
-            finally:
-                cancel.set()
-                worker.join()
-
-    def _run_generate(self, generation: dict[str, Any], streamer: Any) -> None:
+        tokens = self._scheduler.submit(self.prompt_ids(messages), sampling, self._eos_ids)
         try:
-            self._model.generate(**generation)
-        except Exception:
-            logger.exception("generation failed")
-            streamer.end()
+            yield from _until_stop(_text_pieces(self._tokenizer, tokens), stop or [], run_manager)
+        finally:
+            tokens.close()  # a reader that stops early (stop sequence, client gone) frees its batch slot
 
-    def _sampling(self, temperature: float) -> dict[str, Any]:
-        if temperature <= 0:
-            return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        return {"do_sample": True, "temperature": temperature, "top_p": self.top_p}
+    def prompt_ids(self, messages: list[BaseMessage]) -> list[int]:
+        chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
+        encoded = self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)
+        return list(encoded["input_ids"])
 
     def gpu_memory_gib(self) -> float | None:
         """GPU memory this process holds now (weights, cache), or None on the CPU."""
@@ -220,38 +208,32 @@ def _until_stop(
         yield _chunk(pending, run_manager)
 
 
+def _text_pieces(tokenizer: Any, tokens: TokenStream) -> Iterator[str]:
+    """Decode a token stream into text as it grows, never splitting a multi-byte character."""
+    ids: list[int] = []
+    shown = ""
+    for token in tokens:
+        ids.append(token)
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):
+            continue
+        if text.startswith(shown):
+            piece, shown = text[len(shown) :], text
+            if piece:
+                yield piece
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
+    configured = getattr(model.generation_config, "eos_token_id", None)
+    ids = set(configured if isinstance(configured, list) else [configured])
+    ids.add(tokenizer.eos_token_id)
+    return frozenset(i for i in ids if i is not None)
+
+
 def _chunk(text: str, run_manager: CallbackManagerForLLMRun | None) -> ChatGenerationChunk:
     if run_manager:
         run_manager.on_llm_new_token(text)
     return ChatGenerationChunk(message=AIMessageChunk(content=text))
-
-
-def _cancellable(cancel: threading.Event) -> Any:
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class Cancelled(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            import torch
-
-            return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device)
-
-    return StoppingCriteriaList([Cancelled()])
-
-
-def _answer_repetition_penalty(prompt_length: int, penalty: float) -> Any:
-    """Penalise tokens the answer already used, but not the prompt's: copying from the documents is wanted."""
-    from transformers import LogitsProcessor, LogitsProcessorList
-
-    class AnswerRepetitionPenalty(LogitsProcessor):
-        def __call__(self, input_ids: Any, scores: Any) -> Any:
-            generated = input_ids[:, prompt_length:]
-            if penalty == 1.0 or generated.shape[1] == 0:
-                return scores
-            seen = scores.gather(1, generated)
-            scores.scatter_(1, generated, (seen < 0) * seen * penalty + (seen >= 0) * seen / penalty)
-            return scores
-
-    return LogitsProcessorList([AnswerRepetitionPenalty()])
 
 
 def _load_kwargs(device: str, load_in_4bit: bool) -> tuple[dict[str, Any], str]:

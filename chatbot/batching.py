@@ -1,0 +1,315 @@
+"""Continuous batching over one in-process model: concurrent requests share every forward pass.
+
+One scheduler thread owns the model. Between two decode steps it admits waiting requests: their prompts are
+prefilled together (left-padded) and their key/value caches joined to the running batch, so a new customer
+waits at most one step for their first token, never for another answer to finish. Each request streams its
+own tokens and has its own sampling settings; a request that ends, or whose reader goes away, leaves the
+batch at the next step and frees its slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatbot.errors import ModelUnavailableError
+
+logger = logging.getLogger(__name__)
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How one request picks its tokens: temperature 0 is greedy."""
+
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+
+
+@dataclass(eq=False)
+class TokenStream:
+    """One request's generated token ids, in order, as the scheduler produces them.
+
+    Iterating blocks until the next token; closing the stream (or leaving the loop early) cancels the request.
+    """
+
+    prompt_ids: list[int]
+    sampling: Sampling
+    eos_ids: frozenset[int]
+    timeout_s: float = 600.0
+    generated: list[int] = field(default_factory=list)
+    submitted_at: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    _tokens: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def __iter__(self) -> Iterator[int]:
+        try:
+            while True:
+                try:
+                    item = self._tokens.get(timeout=self.timeout_s)
+                except queue.Empty:
+                    raise ModelUnavailableError(f"No token from the model in {self.timeout_s:.0f} s.") from None
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _emit(self, token: int) -> bool:
+        """Record a sampled token; False once the request is complete."""
+        self.first_token_at = self.first_token_at or time.perf_counter()
+        if token in self.eos_ids:
+            return False
+        self.generated.append(token)
+        self._tokens.put(token)
+        return len(self.generated) < self.sampling.max_new_tokens
+
+    def _finish(self, error: BaseException | None = None) -> None:
+        self._tokens.put(error if error is not None else _END)
+
+
+class BatchScheduler:
+    """Runs every request for one model through a shared, continuously refilled batch."""
+
+    def __init__(self, model: Any, *, model_name: str, max_batch: int = 16, prefill_tokens: int = 16384) -> None:
+        self._model = model
+        self._model_name = model_name
+        self.max_batch = max_batch
+        self.prefill_tokens = prefill_tokens
+        self._waiting: deque[TokenStream] = deque()
+        self._wake = threading.Condition()
+        self._batch: _Batch | None = None
+        self.steps = 0
+        self.largest_batch = 0
+        self._thread = threading.Thread(target=self._run, name="ragdesk-batcher", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self, prompt_ids: list[int], sampling: Sampling, eos_ids: frozenset[int], timeout_s: float = 600.0
+    ) -> TokenStream:
+        if not prompt_ids:
+            raise ValueError("a request needs at least one prompt token")
+        stream = TokenStream(list(prompt_ids), sampling, eos_ids, timeout_s)
+        with self._wake:
+            self._waiting.append(stream)
+            self._wake.notify()
+        return stream
+
+    @property
+    def active(self) -> int:
+        """Requests in the running batch (waiting ones not counted)."""
+        batch = self._batch
+        return len(batch.streams) if batch else 0
+
+    def _run(self) -> None:
+        import torch
+
+        while True:
+            admitted = self._next_admissions()
+            try:
+                with torch.inference_mode():
+                    if self._batch is not None:
+                        self._batch = self._batch.without_finished()
+                    if admitted:
+                        self._batch = _Batch.prefill(self._model, admitted, self._batch)
+                    elif self._batch is not None:
+                        self._batch.decode(self._model)
+                self.steps += 1
+                self.largest_batch = max(self.largest_batch, self.active)
+            except Exception as e:  # the model failed: every request in flight gets the reason, serving goes on
+                self._fail([*admitted, *(self._batch.streams if self._batch else [])], e)
+                self._batch = None
+
+    def _next_admissions(self) -> list[TokenStream]:
+        with self._wake:
+            while not self._waiting and self._batch is None:
+                self._wake.wait()
+            admitted: list[TokenStream] = []
+            tokens = 0
+            while self._waiting and self.active + len(admitted) < self.max_batch:
+                nxt = self._waiting[0]
+                if nxt.cancelled:
+                    self._waiting.popleft()._finish()
+                    continue
+                if admitted and tokens + len(nxt.prompt_ids) > self.prefill_tokens:
+                    break
+                tokens += len(self._waiting.popleft().prompt_ids)
+                admitted.append(nxt)
+            return admitted
+
+    def _fail(self, streams: list[TokenStream], error: Exception) -> None:
+        import torch
+
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            free, total = torch.cuda.mem_get_info()
+            torch.cuda.empty_cache()
+            message = (
+                f"The model '{self._model_name}' ran out of GPU memory with {len(streams)} answers in progress "
+                f"({free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB). Please try again; an operator can "
+                "lower RAGDESK_LLM__LOCAL__MAX_BATCH or the context window."
+            )
+        else:
+            message = f"The model '{self._model_name}' failed while generating. Please try again."
+        logger.error("generation failed for %d requests: %s", len(streams), error, exc_info=error)
+        for stream in streams:
+            stream._finish(ModelUnavailableError(message))
+
+
+class _Batch:
+    """The running requests: one left-padded key/value cache, its attention mask and each row's next input."""
+
+    def __init__(self, streams: list[TokenStream], cache: Any, mask: Any, tokens: Any, positions: Any) -> None:
+        self.streams = streams
+        self.cache = cache
+        self.mask = mask  # [rows, columns]: 1 where a row has a real token in that cache column
+        self.tokens = tokens  # [rows]: each row's last sampled token, the next step's input
+        self.positions = positions  # [rows]: position id of that token
+        self.live = [True] * len(streams)
+
+    @classmethod
+    def prefill(cls, model: Any, streams: list[TokenStream], running: _Batch | None) -> _Batch:
+        import torch
+        from transformers import DynamicCache
+
+        device = model.device
+        width = max(len(s.prompt_ids) for s in streams)
+        ids = torch.zeros((len(streams), width), dtype=torch.long, device=device)
+        mask = torch.zeros_like(ids)
+        for row, stream in enumerate(streams):
+            n = len(stream.prompt_ids)
+            ids[row, width - n :] = torch.tensor(stream.prompt_ids, device=device)
+            mask[row, width - n :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        new = cls(streams, cache, mask, ids[:, -1], mask.sum(-1))
+        new._sample_and_emit(out.logits[:, -1, :])
+        return new if running is None else running.joined(new)
+
+    def decode(self, model: Any) -> None:
+        import torch
+
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.streams), 1))], dim=-1)
+        out = model(
+            input_ids=self.tokens[:, None],
+            attention_mask=self.mask,
+            position_ids=self.positions[:, None],
+            past_key_values=self.cache,
+            use_cache=True,
+        )
+        self.positions = self.positions + 1
+        self._sample_and_emit(out.logits[:, -1, :])
+
+    def _sample_and_emit(self, logits: Any) -> None:
+        chosen = _sample(logits, self.streams)
+        self.tokens = chosen
+        for row, (stream, token) in enumerate(zip(self.streams, chosen.tolist(), strict=True)):
+            if stream.cancelled or not stream._emit(token):
+                self.live[row] = False
+
+    def without_finished(self) -> _Batch | None:
+        """Drop rows that ended or were cancelled, then the cache columns no remaining row uses."""
+        import torch
+
+        for row, stream in enumerate(self.streams):
+            if self.live[row] and stream.cancelled:
+                self.live[row] = False
+        if all(self.live):
+            return self
+        for row, stream in enumerate(self.streams):
+            if not self.live[row]:
+                stream._finish()
+        keep = [row for row, live in enumerate(self.live) if live]
+        if not keep:
+            return None
+        index = torch.tensor(keep, device=self.mask.device)
+        self.cache.batch_select_indices(index)
+        self.streams = [self.streams[row] for row in keep]
+        self.mask, self.tokens, self.positions = self.mask[index], self.tokens[index], self.positions[index]
+        self.live = [True] * len(keep)
+        unused = int(self.mask.any(dim=0).int().argmax())  # leading columns that are padding in every row
+        if unused:
+            self.mask = self.mask[:, unused:]
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[:, :, unused:], layer.values[:, :, unused:]
+        return self
+
+    def joined(self, other: _Batch) -> _Batch:
+        """One batch holding both: the shorter cache is left-padded to the longer one's width."""
+        import torch
+
+        width = max(self.mask.shape[1], other.mask.shape[1])
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            mine.keys = torch.cat([_pad_left(mine.keys, width, 2), _pad_left(theirs.keys, width, 2)])
+            mine.values = torch.cat([_pad_left(mine.values, width, 2), _pad_left(theirs.values, width, 2)])
+        self.mask = torch.cat([_pad_left(self.mask, width, 1), _pad_left(other.mask, width, 1)])
+        self.tokens = torch.cat([self.tokens, other.tokens])
+        self.positions = torch.cat([self.positions, other.positions])
+        self.streams = [*self.streams, *other.streams]
+        self.live = [*self.live, *other.live]
+        return self
+
+
+def _pad_left(tensor: Any, width: int, dim: int) -> Any:
+    import torch
+
+    missing = width - tensor.shape[dim]
+    if missing == 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+
+def _sample(logits: Any, streams: list[TokenStream]) -> Any:
+    """Each row's next token under its own sampling settings (penalty on the answer's own tokens only)."""
+    import torch
+
+    logits = logits.float()
+    for row, stream in enumerate(streams):
+        penalty = stream.sampling.repetition_penalty
+        if penalty != 1.0 and stream.generated:
+            seen_ids = torch.tensor(stream.generated, device=logits.device)
+            seen = logits[row, seen_ids]
+            logits[row, seen_ids] = torch.where(seen < 0, seen * penalty, seen / penalty)
+    chosen = logits.argmax(dim=-1)
+    for row, stream in enumerate(streams):
+        if stream.sampling.temperature > 0:
+            chosen[row] = _nucleus(logits[row] / stream.sampling.temperature, stream.sampling.top_p)
+    return chosen
+
+
+def _nucleus(logits: Any, top_p: float) -> Any:
+    import torch
+
+    probs = torch.softmax(logits, dim=-1)
+    ordered, order = probs.sort(descending=True)
+    outside = ordered.cumsum(-1) - ordered > top_p
+    ordered[outside] = 0
+    return order[torch.multinomial(ordered / ordered.sum(), 1)[0]]

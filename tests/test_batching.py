@@ -1,0 +1,155 @@
+"""Continuous batching on the CPU: a tiny random Llama, the real scheduler, real threads."""
+
+import threading
+
+import pytest
+import torch
+
+from chatbot.batching import BatchScheduler, Sampling
+from chatbot.errors import ModelUnavailableError
+
+PROMPTS = [
+    [5, 9, 12, 7],
+    [11, 4, 6, 20, 21, 8, 9, 10, 13],
+    [14],
+    [7, 7, 15, 16, 17, 18],
+    [19, 22, 23, 5, 6],
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """Random weights large enough that attention is sharp: a wrong mask or position changes the tokens."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        initializer_range=0.4,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def reference_greedy(model, prompt: list[int], n: int) -> list[int]:
+    """One request alone through plain transformers generate (no padding, no batch)."""
+    with torch.inference_mode():
+        out = model.generate(
+            torch.tensor([prompt]), max_new_tokens=n, do_sample=False, eos_token_id=None, pad_token_id=0
+        )
+    return out[0, len(prompt) :].tolist()
+
+
+def test_concurrent_requests_match_each_request_run_alone(tiny_model) -> None:
+    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=8)
+    streams = [scheduler.submit(p, Sampling(max_new_tokens=20), frozenset()) for p in PROMPTS]
+
+    results = [list(s) for s in streams]
+
+    assert results == [reference_greedy(tiny_model, p, 20) for p in PROMPTS]
+    assert scheduler.largest_batch > 1  # they really shared forward passes
+
+
+def test_requests_joining_a_running_batch_match_too(tiny_model) -> None:
+    """Requests admitted mid-flight are left-padded into a cache that has already grown."""
+    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=8)
+    first = scheduler.submit(PROMPTS[1], Sampling(max_new_tokens=40), frozenset())
+    tokens = iter(first)
+    head = [next(tokens) for _ in range(10)]  # the first request is decoding now
+    late = [scheduler.submit(p, Sampling(max_new_tokens=15), frozenset()) for p in PROMPTS[2:]]
+
+    late_results = [list(s) for s in late]
+    first_result = head + list(tokens)
+
+    assert first_result == reference_greedy(tiny_model, PROMPTS[1], 40)
+    assert late_results == [reference_greedy(tiny_model, p, 15) for p in PROMPTS[2:]]
+
+
+def test_a_new_request_streams_before_a_long_one_finishes(tiny_model) -> None:
+    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=4)
+    long = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=400), frozenset())
+    long_tokens = iter(long)
+    next(long_tokens)
+
+    short = list(scheduler.submit(PROMPTS[2], Sampling(max_new_tokens=3), frozenset()))
+
+    assert len(short) == 3
+    assert len(long.generated) < 400  # the long answer was still being written
+    long.close()
+
+
+def test_a_reader_that_goes_away_frees_its_slot(tiny_model) -> None:
+    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=1)
+    abandoned = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=100_000), frozenset())
+    next(iter(abandoned))  # streaming; leaving the loop closes the stream
+
+    waiting = scheduler.submit(PROMPTS[2], Sampling(max_new_tokens=5), frozenset())
+
+    assert len(list(waiting)) == 5  # got the only slot once the abandoned request left it
+    assert len(abandoned.generated) < 100_000
+
+
+def test_each_request_stops_at_its_own_end_token_and_length(tiny_model) -> None:
+    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=8)
+    free = reference_greedy(tiny_model, PROMPTS[3], 12)
+    end = free[4]
+
+    stopped = list(scheduler.submit(PROMPTS[3], Sampling(max_new_tokens=12), frozenset({end})))
+    short = list(scheduler.submit(PROMPTS[3], Sampling(max_new_tokens=2), frozenset()))
+
+    assert stopped == free[: free.index(end)]
+    assert short == free[:2]
+
+
+def test_sampled_and_greedy_requests_share_a_batch(tiny_model) -> None:
+    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=8)
+    torch.manual_seed(1)
+    greedy = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=20), frozenset())
+    sampled = [
+        scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=20, temperature=1.5, top_p=1.0), frozenset())
+        for _ in range(3)
+    ]
+
+    assert list(greedy) == reference_greedy(tiny_model, PROMPTS[0], 20)
+    outputs = {tuple(s) for s in sampled}
+    assert len(outputs) > 1 or next(iter(outputs)) != tuple(reference_greedy(tiny_model, PROMPTS[0], 20))
+
+
+def test_repetition_penalty_changes_only_the_rows_that_ask_for_it(tiny_model) -> None:
+    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=8)
+    plain = scheduler.submit(PROMPTS[4], Sampling(max_new_tokens=30), frozenset())
+    penalised = scheduler.submit(PROMPTS[4], Sampling(max_new_tokens=30, repetition_penalty=2.0), frozenset())
+
+    plain_tokens, penalised_tokens = list(plain), list(penalised)
+
+    assert plain_tokens == reference_greedy(tiny_model, PROMPTS[4], 30)
+    assert len(set(penalised_tokens)) > len(set(plain_tokens))
+
+
+def test_a_model_failure_reaches_every_request_in_flight_and_serving_goes_on(tiny_model) -> None:
+    failing = threading.Event()
+
+    class Flaky(torch.nn.Module):
+        device = tiny_model.device
+
+        def forward(self, **kwargs):  # type: ignore[no-untyped-def]
+            if failing.is_set():
+                raise RuntimeError("device lost")
+            return tiny_model(**kwargs)
+
+    scheduler = BatchScheduler(Flaky(), model_name="tiny", max_batch=4)
+    failing.set()
+    broken = [scheduler.submit(p, Sampling(max_new_tokens=5), frozenset()) for p in PROMPTS[:2]]
+    for stream in broken:
+        with pytest.raises(ModelUnavailableError, match="'tiny' failed while generating"):
+            list(stream)
+
+    failing.clear()
+    assert list(scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=5), frozenset())) == reference_greedy(
+        tiny_model, PROMPTS[0], 5
+    )
