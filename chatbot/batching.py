@@ -5,6 +5,10 @@ prefilled together (left-padded) and their key/value caches joined to the runnin
 waits at most one step for their first token, never for another answer to finish. Each request streams its
 own tokens and has its own sampling settings; a request that ends, or whose reader goes away, leaves the
 batch at the next step and frees its slot.
+
+On CUDA a lone request can decode through a static cache and a compiled, CUDA-graph-replayed forward
+(`lone_decode="compiled"`): one customer gets the card's speed without Python overhead per layer. When a second
+request arrives, the lone request's cache is copied into the batch and both go on together.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from chatbot.errors import ModelUnavailableError
 
@@ -90,16 +94,27 @@ class TokenStream:
 class BatchScheduler:
     """Runs every request for one model through a shared, continuously refilled batch."""
 
-    def __init__(self, model: Any, *, model_name: str, max_batch: int = 16, prefill_tokens: int = 16384) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        model_name: str,
+        max_batch: int = 16,
+        prefill_tokens: int = 16384,
+        lone_decode: Literal["off", "static", "compiled"] = "off",
+        static_cache_len: int = 8192,
+    ) -> None:
         self._model = model
         self._model_name = model_name
         self.max_batch = max_batch
         self.prefill_tokens = prefill_tokens
+        self._lone = None if lone_decode == "off" else _LoneDecoder(model, static_cache_len, lone_decode == "compiled")
         self._waiting: deque[TokenStream] = deque()
         self._wake = threading.Condition()
         self._batch: _Batch | None = None
         self.steps = 0
         self.largest_batch = 0
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="ragdesk-batcher", daemon=True)
         self._thread.start()
 
@@ -123,14 +138,17 @@ class BatchScheduler:
     def _run(self) -> None:
         import torch
 
-        while True:
+        while not self._closed:
             admitted = self._next_admissions()
             try:
                 with torch.inference_mode():
                     if self._batch is not None:
                         self._batch = self._batch.without_finished()
-                    if admitted:
-                        self._batch = _Batch.prefill(self._model, admitted, self._batch)
+                    if admitted and self._batch is None and len(admitted) == 1 and self._fits_lone(admitted[0]):
+                        self._batch = self._lone.prefill(admitted[0])  # type: ignore[union-attr]
+                    elif admitted:
+                        running = self._batch.dynamic(self._model) if self._batch else None
+                        self._batch = _Batch.prefill(self._model, admitted, running)
                     elif self._batch is not None:
                         self._batch.decode(self._model)
                 self.steps += 1
@@ -139,9 +157,23 @@ class BatchScheduler:
                 self._fail([*admitted, *(self._batch.streams if self._batch else [])], e)
                 self._batch = None
 
+    def close(self) -> None:
+        """Stop the scheduler thread once it is idle (requests in flight finish first)."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+
+    def _fits_lone(self, stream: TokenStream) -> bool:
+        return self._lone is not None and self._lone.fits(stream)
+
+    def warm_up(self) -> None:
+        """Run one short request through each path so compilation happens before the first customer."""
+        for _ in range(2 if self._lone else 1):
+            list(self.submit([1, 2, 3, 4], Sampling(max_new_tokens=4), frozenset(), timeout_s=900))
+
     def _next_admissions(self) -> list[TokenStream]:
         with self._wake:
-            while not self._waiting and self._batch is None:
+            while not self._waiting and self._batch is None and not self._closed:
                 self._wake.wait()
             admitted: list[TokenStream] = []
             tokens = 0
@@ -212,6 +244,10 @@ class _Batch:
         new._sample_and_emit(out.logits[:, -1, :])
         return new if running is None else running.joined(new)
 
+    def dynamic(self, model: Any) -> _Batch:
+        """This batch with a growable cache (it has one already)."""
+        return self
+
     def decode(self, model: Any) -> None:
         import torch
 
@@ -274,6 +310,89 @@ class _Batch:
         self.streams = [*self.streams, *other.streams]
         self.live = [*self.live, *other.live]
         return self
+
+
+class _LoneDecoder:
+    """One request at a time through a static cache and a compiled decode step (CUDA graphs on CUDA)."""
+
+    def __init__(self, model: Any, length: int, compiled: bool) -> None:
+        import torch
+        from transformers import StaticCache
+
+        self.model = model
+        self.length = length
+        self.cache = StaticCache(config=model.config, max_cache_len=length)
+        self.compiled = compiled
+        self.step = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True) if compiled else model.forward
+
+    def fits(self, stream: TokenStream) -> bool:
+        return len(stream.prompt_ids) + stream.sampling.max_new_tokens + 1 <= self.length
+
+    def prefill(self, stream: TokenStream) -> _LoneBatch:
+        import torch
+
+        device = self.model.device
+        self.cache.reset()
+        n = len(stream.prompt_ids)
+        out = self.model(
+            input_ids=torch.tensor([stream.prompt_ids], device=device),
+            cache_position=torch.arange(n, device=device),
+            past_key_values=self.cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        batch = _LoneBatch(self, stream, n)
+        batch._sample_and_emit(out.logits[:, -1, :])
+        return batch
+
+
+class _LoneBatch(_Batch):
+    """A batch of one on the static cache; turns into an ordinary batch when company arrives."""
+
+    def __init__(self, decoder: _LoneDecoder, stream: TokenStream, length: int) -> None:
+        import torch
+
+        device = decoder.model.device
+        super().__init__([stream], None, None, None, torch.tensor([length], device=device))
+        self.decoder = decoder
+        self.length = length
+
+    def decode(self, model: Any) -> None:
+        import torch
+
+        position = self.positions[:, None].clone()
+        if self.decoder.compiled:
+            torch.compiler.cudagraph_mark_step_begin()  # the previous step's outputs may be overwritten now
+        out = self.decoder.step(
+            input_ids=self.tokens[:, None].clone(),
+            position_ids=position,
+            cache_position=position[0],
+            past_key_values=self.decoder.cache,
+            use_cache=True,
+        )
+        logits = out.logits[:, -1, :].clone()
+        self.positions = self.positions + 1
+        self.length += 1
+        self._sample_and_emit(logits)
+
+    def dynamic(self, model: Any) -> _Batch:
+        import torch
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        layers: list[Any] = list(self.decoder.cache.layers)
+        for index, layer in enumerate(layers):
+            cache.update(layer.keys[:, :, : self.length].clone(), layer.values[:, :, : self.length].clone(), index)
+        mask = torch.ones((1, self.length), dtype=torch.long, device=self.positions.device)
+        return _Batch(self.streams, cache, mask, self.tokens, self.positions)
+
+    def without_finished(self) -> _Batch | None:
+        if self.streams[0].cancelled:
+            self.live[0] = False
+        if self.live[0]:
+            return self
+        self.streams[0]._finish()
+        return None
 
 
 def _pad_left(tensor: Any, width: int, dim: int) -> Any:

@@ -120,7 +120,7 @@ class LocalChatModel(BaseChatModel):
         )
         instance._model, instance._tokenizer = model, tokenizer
         instance._eos_ids = _eos_ids(model, tokenizer)
-        instance._scheduler = BatchScheduler(model, model_name=name, max_batch=cfg.local.max_batch)
+        instance._scheduler = _scheduler(model, name, cfg)
         return instance
 
     @property
@@ -206,6 +206,27 @@ def _until_stop(
             yield _chunk(ready, run_manager)
     if pending:
         yield _chunk(pending, run_manager)
+
+
+def _scheduler(model: Any, name: str, cfg: LLMSettings) -> BatchScheduler:
+    """The batching scheduler; on CUDA with compilation on, a lone answer decodes through CUDA graphs."""
+    if model.device.type != "cuda" or not cfg.local.compile:
+        return BatchScheduler(model, model_name=name, max_batch=cfg.local.max_batch)
+    scheduler = BatchScheduler(
+        model,
+        model_name=name,
+        max_batch=cfg.local.max_batch,
+        lone_decode="compiled",
+        static_cache_len=cfg.context_window,
+    )
+    logger.info("compiling the decode step of %s (once, at start-up)", name)
+    try:
+        scheduler.warm_up()
+        return scheduler
+    except Exception as e:  # compilation is a speed-up, never a reason not to serve
+        logger.warning("compiled decoding is unavailable for %s, decoding eagerly: %s", name, e)
+        scheduler.close()
+        return BatchScheduler(model, model_name=name, max_batch=cfg.local.max_batch)
 
 
 def _text_pieces(tokenizer: Any, tokens: TokenStream) -> Iterator[str]:

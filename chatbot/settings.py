@@ -15,6 +15,9 @@ class LocalLLMSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the local model runs.")
     load_in_4bit: bool = Field(True, description="Quantize to 4-bit NF4 with bitsandbytes when running on CUDA.")
     cpu_threads: int | None = Field(None, ge=1, description="Torch threads on CPU; empty means torch's default.")
+    compile: bool = Field(
+        True, description="On CUDA, decode a lone answer through a static cache and a compiled, CUDA-graph forward."
+    )
     max_batch: int = Field(
         16, ge=1, le=256, description="Answers the local model generates together; more customers wait for a slot."
     )

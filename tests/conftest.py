@@ -61,74 +61,9 @@ def pipeline(services: Services) -> IngestPipeline:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random-weight Llama with a word-level tokenizer and a chat template (~100 KiB)."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from tests.tiny_model import write_tiny_model
 
-    words = ["<unk>", "<pad>", "<s>", "</s>", "SYSTEM", "USER", "ASSISTANT", "END"]
-    words += [
-        "the",
-        "a",
-        "you",
-        "can",
-        "return",
-        "item",
-        "within",
-        "days",
-        "refund",
-        "shipping",
-        "free",
-        "order",
-        "help",
-        "please",
-        "contact",
-        "us",
-    ]
-    words += [
-        "documents",
-        "question",
-        "customer",
-        "answer",
-        "is",
-        "are",
-        "to",
-        "of",
-        "and",
-        "in",
-        "for",
-        "on",
-        "with",
-        "30",
-        "48",
-        "hours",
-    ]
-    vocab = {w: i for i, w in enumerate(words)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
-    )
-    tokenizer.chat_template = (
-        "{% for m in messages %}{{ m['role'] | upper }} {{ m['content'] }} END {% endfor %}"
-        "{% if add_generation_prompt %}ASSISTANT {% endif %}"
-    )
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(words),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        bos_token_id=2,
-        eos_token_id=3,
-        pad_token_id=1,
-    )
-    path = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 
 
 @pytest.fixture(scope="session")

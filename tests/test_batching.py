@@ -153,3 +153,23 @@ def test_a_model_failure_reaches_every_request_in_flight_and_serving_goes_on(tin
     assert list(scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=5), frozenset())) == reference_greedy(
         tiny_model, PROMPTS[0], 5
     )
+
+
+def test_a_lone_request_on_the_static_cache_matches_and_hands_over_to_the_batch(tiny_model) -> None:
+    """The single-customer fast path (static cache; compiled on CUDA) gives the same tokens, also when a
+    second customer arrives mid-answer and the lone cache is copied into a shared batch."""
+    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=8, lone_decode="static", static_cache_len=256)
+    alone = list(scheduler.submit(PROMPTS[1], Sampling(max_new_tokens=30), frozenset()))
+    assert alone == reference_greedy(tiny_model, PROMPTS[1], 30)
+
+    first = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=200), frozenset())
+    tokens = iter(first)
+    head = [next(tokens) for _ in range(8)]
+    second = scheduler.submit(PROMPTS[3], Sampling(max_new_tokens=20), frozenset())
+
+    assert list(second) == reference_greedy(tiny_model, PROMPTS[3], 20)
+    assert head + list(tokens) == reference_greedy(tiny_model, PROMPTS[0], 200)
+    assert scheduler.largest_batch == 2
+
+    too_long = list(scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=300), frozenset()))  # past the static cache
+    assert too_long == reference_greedy(tiny_model, PROMPTS[0], 300)

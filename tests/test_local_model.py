@@ -47,15 +47,3 @@ def test_bundled_model_answers_the_return_question_from_the_samples(make_service
 
     assert "30 days" in saved.answer
     assert saved.sources[0].document == "returns-and-refunds.md"
-
-
-@pytest.mark.gpu
-def test_local_model_loads_in_4bit_nf4_on_cuda(tiny_model_dir, tmp_path) -> None:
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    pytest.importorskip("bitsandbytes")
-    cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cuda"}, max_new_tokens=8)
-    llm = LocalChatModel.load(cfg, tmp_path)
-    assert llm.quantization.startswith("nf4")
-    assert llm.invoke("you can return the item").content

@@ -1,0 +1,382 @@
+"""Generation speed of the local-model path against plain transformers, same model, same run.
+
+    python bench/generation.py                   # GPU: Qwen2.5-7B-shaped random model + the bundled SmolLM2
+    python bench/generation.py --models bundled  # GPU: the bundled model only
+    python bench/generation.py --cpu             # CPU: the bundled model, last line ttft_s=… decode_tok_s=…
+
+GPU: for each model, "ours" is RAGDesk's path (bitsandbytes NF4 weights, the batching scheduler, a compiled
+CUDA-graph decode for a lone request) and "bf16 eager" is plain transformers `generate` on bf16 weights, one
+request at a time (what an app serving plain `generate` does with concurrent customers). Printed per path:
+time to first token for a 2,048-token prompt, decode tokens/s at batch 1, aggregate decode tokens/s and p99
+time to first token with 1, 4 and 16 concurrent streams, GPU memory, and the effective memory-bandwidth
+fraction (weight bytes read per decode step x steps/s / the card's HBM bandwidth). Needs bitsandbytes.
+
+The 7B-shaped model is built from Qwen2.5-7B-Instruct's configuration with random weights (no download):
+its speed is the real model's, its text is noise. Prompts are random token ids, a fresh one per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+QWEN25_7B = dict(  # Qwen2.5-7B-Instruct's config.json, shape only
+    vocab_size=152064,
+    hidden_size=3584,
+    intermediate_size=18944,
+    num_hidden_layers=28,
+    num_attention_heads=28,
+    num_key_value_heads=4,
+    max_position_embeddings=32768,
+    rope_theta=1000000.0,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=False,
+    bos_token_id=151643,
+    eos_token_id=151645,
+)
+SMOLLM2_135M = dict(  # the bundled SmolLM2-135M-Instruct's shape
+    vocab_size=49152,
+    hidden_size=576,
+    intermediate_size=1536,
+    num_hidden_layers=30,
+    num_attention_heads=9,
+    num_key_value_heads=3,
+    max_position_embeddings=8192,
+    rope_theta=100000.0,
+    tie_word_embeddings=True,
+    bos_token_id=1,
+    eos_token_id=2,
+)
+HBM_TBS = {"H200": 4.8, "H100 PCIe": 2.0, "H100 NVL": 3.9, "H100": 3.35, "A100": 2.0, "L40S": 0.864, "L4": 0.3}
+
+
+def build_qwen7b(dtype: Any) -> Any:
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = Qwen2Config(**QWEN25_7B)
+    torch.manual_seed(0)
+    with torch.device("cuda"):
+        model = Qwen2ForCausalLM(config).to(dtype)
+    return model.eval()
+
+
+def write_random_llama(path: Path, shape: dict[str, Any]) -> Path:
+    """A Llama of the given shape with random weights and a word-level tokenizer, saved for the real loader."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(shape["vocab_size"] - 3)]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(**shape)).to(torch.bfloat16).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def quantize_nf4(model: Any) -> Any:
+    """Replace every decoder linear layer by a bitsandbytes NF4 one (double quant, bf16 compute), in place:
+    exactly what BitsAndBytesConfig(load_in_4bit, nf4, double quant) does at load, minus the file."""
+    import bitsandbytes as bnb
+    import torch
+
+    for module in list(model.model.layers.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.Linear):
+                layer = bnb.nn.Linear4bit(
+                    child.in_features,
+                    child.out_features,
+                    bias=child.bias is not None,
+                    compute_dtype=torch.bfloat16,
+                    compress_statistics=True,
+                    quant_type="nf4",
+                    device="meta",
+                )
+                weight = child.weight.data.to("cpu")
+                layer.weight = bnb.nn.Params4bit(
+                    weight, requires_grad=False, compress_statistics=True, quant_type="nf4"
+                ).to("cuda")
+                if child.bias is not None:
+                    layer.bias = torch.nn.Parameter(child.bias.data, requires_grad=False)
+                setattr(module, name, layer)
+                del child
+    torch.cuda.empty_cache()
+    return model
+
+
+def weight_bytes_per_step(model: Any) -> int:
+    """Bytes of weights a decode step reads: everything but the input embedding table (one row is read)."""
+    total = 0
+    embedding = model.get_input_embeddings().weight
+    for param in model.parameters():
+        if param is embedding:
+            continue
+        total += param.numel() * param.element_size()
+        state = getattr(param, "quant_state", None)
+        if state is not None:  # NF4 absmax (double-quantized) and its own statistics
+            total += state.absmax.numel() * state.absmax.element_size()
+    return total
+
+
+def random_prompts(n: int, length: int, vocab: int, seed: int) -> list[list[int]]:
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randint(100, vocab - 100, (length,), generator=generator).tolist() for _ in range(n)]
+
+
+def sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+class Ours:
+    """RAGDesk's path: the batching scheduler (and its lone fast path) over the given model."""
+
+    label = "ours"
+
+    def __init__(self, model: Any, lone_decode: str, context: int) -> None:
+        from chatbot.batching import BatchScheduler
+
+        self.scheduler = BatchScheduler(
+            model,
+            model_name="bench",
+            max_batch=16,
+            lone_decode=lone_decode,
+            static_cache_len=context,  # type: ignore[arg-type]
+        )
+
+    def run(self, prompts: list[list[int]], new_tokens: int) -> list[tuple[float, float, int]]:
+        """(ttft, total, tokens) per request, all submitted at once."""
+        from chatbot.batching import Sampling
+
+        started = time.perf_counter()
+        streams = [self.scheduler.submit(p, Sampling(max_new_tokens=new_tokens), frozenset()) for p in prompts]
+        results: list[tuple[float, float, int]] = [(0.0, 0.0, 0)] * len(streams)
+
+        def read(i: int) -> None:
+            first = None
+            count = 0
+            for _ in streams[i]:
+                first = first or time.perf_counter() - started
+                count += 1
+            results[i] = (first or 0.0, time.perf_counter() - started, count)
+
+        readers = [threading.Thread(target=read, args=(i,)) for i in range(len(streams))]
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join()
+        return results
+
+
+class PlainGenerate:
+    """Plain transformers: `generate` with a streamer, one request at a time behind a lock."""
+
+    label = "plain generate"
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.lock = threading.Lock()
+
+    def run(self, prompts: list[list[int]], new_tokens: int) -> list[tuple[float, float, int]]:
+        import torch
+        from transformers.generation.streamers import BaseStreamer
+
+        started = time.perf_counter()
+        results: list[tuple[float, float, int]] = [(0.0, 0.0, 0)] * len(prompts)
+
+        class Clock(BaseStreamer):
+            def __init__(self) -> None:
+                self.calls = 0
+                self.first: float | None = None
+
+            def put(self, value: Any) -> None:
+                self.calls += 1
+                if self.calls == 2:  # the first call carries the prompt
+                    self.first = time.perf_counter() - started
+
+            def end(self) -> None:
+                pass
+
+        def one(i: int) -> None:
+            clock = Clock()
+            with self.lock, torch.inference_mode():
+                out = self.model.generate(
+                    torch.tensor([prompts[i]], device=self.model.device),
+                    max_new_tokens=new_tokens,
+                    min_new_tokens=new_tokens,
+                    do_sample=False,
+                    streamer=clock,
+                    pad_token_id=0,
+                )
+            results[i] = (clock.first or 0.0, time.perf_counter() - started, out.shape[1] - len(prompts[i]))
+
+        workers = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return results
+
+
+def measure(engine: Any, vocab: int, prompt_len: int, new_tokens: int, streams: list[int], seed: int) -> dict:
+    engine.run(random_prompts(1, 64, vocab, seed), 8)  # warm-up (compilation, CUDA graphs, allocator)
+    engine.run(random_prompts(1, prompt_len, vocab, seed + 1), 8)
+    figures: dict[str, Any] = {}
+    ttft, total, count = engine.run(random_prompts(1, prompt_len, vocab, seed + 2), new_tokens)[0]
+    figures["ttft_s"] = ttft
+    figures["decode_tok_s"] = (count - 1) / (total - ttft)
+    for n in streams:
+        results = engine.run(random_prompts(n, prompt_len, vocab, seed + 10 + n), new_tokens)
+        wall = max(r[1] for r in results)
+        firsts = sorted(r[0] for r in results)
+        figures[f"agg_tok_s@{n}"] = sum(r[2] for r in results) / wall
+        figures[f"p99_ttft_s@{n}"] = firsts[min(len(firsts) - 1, int(0.99 * len(firsts)))]
+    return figures
+
+
+def hbm_tbs(name: str, override: float | None) -> float | None:
+    if override:
+        return override
+    return next((tbs for key, tbs in HBM_TBS.items() if key in name), None)
+
+
+def gpu_main(args: argparse.Namespace) -> None:
+    import bitsandbytes
+    import torch
+    import transformers
+
+    gpu = torch.cuda.get_device_name()
+    bandwidth = hbm_tbs(gpu, args.hbm_tbs)
+    print(
+        f"gpu={gpu} hbm_tbs={bandwidth} torch={torch.__version__} transformers={transformers.__version__} "
+        f"bitsandbytes={bitsandbytes.__version__} prompt_tokens={args.prompt_tokens} new_tokens={args.new_tokens}",
+        flush=True,
+    )
+    rows = []
+    for name in args.models:
+        for path in ("bf16 eager", "nf4 ours"):
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            model, tokenizer_vocab = load_gpu_model(name, quantized=path == "nf4 ours", models_dir=args.models_dir)
+            weights = torch.cuda.memory_allocated()
+            per_step = weight_bytes_per_step(model)
+            engine = Ours(model, args.lone_decode, 8192) if path == "nf4 ours" else PlainGenerate(model)
+            figures = measure(engine, tokenizer_vocab, args.prompt_tokens, args.new_tokens, args.streams, seed=7)
+            figures["weights_gib"] = weights / 2**30
+            figures["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+            if bandwidth:
+                figures["bw_fraction"] = per_step * figures["decode_tok_s"] / (bandwidth * 1e12)
+            rows.append((name, path, figures))
+            print(name, path, " ".join(f"{k}={v:.3f}" for k, v in figures.items()), flush=True)
+            if isinstance(engine, Ours):
+                engine.scheduler.close()
+            del engine, model
+            torch.cuda.empty_cache()
+    print_table(rows, args.streams)
+
+
+def load_gpu_model(name: str, quantized: bool, models_dir: Path) -> tuple[Any, int]:
+    """The 7B shape is quantized in memory; the small models go through LocalChatModel.load (NF4 or bf16)."""
+    import torch
+
+    from chatbot.local_model import LocalChatModel
+    from chatbot.settings import LLMSettings
+
+    if name == "qwen2.5-7b-shape":
+        model = build_qwen7b(torch.bfloat16)
+        return (quantize_nf4(model) if quantized else model), QWEN25_7B["vocab_size"]
+    source = None  # "bundled": the SmolLM2 GGUF from its package
+    if name == "smollm2-135m-shape":  # where the bundled package is missing (its GGUF is 90 MB)
+        source = models_dir / "smollm2-135m-shape"
+        if not (source / "config.json").exists():
+            write_random_llama(source, SMOLLM2_135M)
+    local = {"model": str(source) if source else None, "device": "cuda", "load_in_4bit": quantized, "compile": False}
+    cfg = LLMSettings(backend="local", local=local, max_new_tokens=8)
+    llm = LocalChatModel.load(cfg, models_dir)
+    llm.scheduler.close()
+    return llm._model, len(llm.tokenizer)
+
+
+def print_table(rows: list[tuple[str, str, dict]], streams: list[int]) -> None:
+    head = ["model", "path", "TTFT 2k (s)", "decode b1 (tok/s)"]
+    head += [f"agg @{n} (tok/s)" for n in streams] + [f"p99 TTFT @{n} (s)" for n in streams]
+    head += ["weights (GiB)", "peak (GiB)", "bandwidth"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for name, path, f in rows:
+        cells = [name, path, f"{f['ttft_s']:.3f}", f"{f['decode_tok_s']:.1f}"]
+        cells += [f"{f[f'agg_tok_s@{n}']:.0f}" for n in streams]
+        cells += [f"{f[f'p99_ttft_s@{n}']:.2f}" for n in streams]
+        cells += [f"{f['weights_gib']:.2f}", f"{f['peak_gib']:.2f}", f"{f.get('bw_fraction', float('nan')):.2f}"]
+        print("| " + " | ".join(cells) + " |")
+    by = {(name, path): f for name, path, f in rows}
+    for name in dict.fromkeys(name for name, _, _ in rows):
+        ours, base = by.get((name, "nf4 ours")), by.get((name, "bf16 eager"))
+        if not ours or not base:
+            continue
+        line = f"{name}: nf4/bf16 decode b1 = {ours['decode_tok_s'] / base['decode_tok_s']:.2f}x"
+        if 1 in streams and 16 in streams:
+            line += f"; ours 16 streams / 1 stream aggregate = {ours['agg_tok_s@16'] / ours['agg_tok_s@1']:.1f}x"
+            line += f"; ours p99 TTFT @16 = {ours['p99_ttft_s@16']:.2f} s"
+        print(line)
+
+
+def cpu_main(args: argparse.Namespace) -> None:
+    import torch
+    import transformers
+
+    from chatbot.local_model import LocalChatModel
+    from chatbot.settings import LLMSettings
+
+    cfg = LLMSettings(backend="local", local={"device": "cpu"}, max_new_tokens=8)
+    llm = LocalChatModel.load(cfg, args.models_dir)
+    vocab = len(llm.tokenizer)
+    print(f"cpu threads={torch.get_num_threads()} torch={torch.__version__} transformers={transformers.__version__}")
+    streams = [n for n in args.streams if n <= 4]
+    llm.scheduler.close()
+    results = {}
+    ours_engine = Ours(llm._model, "off", 0)
+    for engine in (PlainGenerate(llm._model), ours_engine):
+        figures = measure(engine, vocab, args.prompt_tokens, args.new_tokens, streams, seed=3)
+        results[engine.label] = figures
+        print(engine.label, " ".join(f"{k}={v:.3f}" for k, v in figures.items()), flush=True)
+    ours, plain = results["ours"], results["plain generate"]
+    ttft_ratio, decode_ratio = ours["ttft_s"] / plain["ttft_s"], ours["decode_tok_s"] / plain["decode_tok_s"]
+    print(f"ours/plain: ttft {ttft_ratio:.2f}x, decode {decode_ratio:.2f}x")
+    ours_engine.scheduler.close()
+    print(f"ttft_s={ours['ttft_s']:.2f} decode_tok_s={ours['decode_tok_s']:.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cpu", action="store_true", help="the bundled model on the CPU")
+    parser.add_argument("--models", nargs="+", default=["qwen2.5-7b-shape", "bundled"], help="also: smollm2-135m-shape")
+    parser.add_argument("--prompt-tokens", type=int, default=None, help="2048 on GPU, 1000 on CPU")
+    parser.add_argument("--new-tokens", type=int, default=None, help="128 on GPU, 64 on CPU")
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--lone-decode", default="compiled", choices=["off", "static", "compiled"])
+    parser.add_argument("--hbm-tbs", type=float, default=None, help="HBM bandwidth in TB/s if the GPU is unknown")
+    parser.add_argument("--models-dir", type=Path, default=Path("data/models"))
+    args = parser.parse_args()
+    args.prompt_tokens = args.prompt_tokens or (1000 if args.cpu else 2048)
+    args.new_tokens = args.new_tokens or (64 if args.cpu else 128)
+    args.models_dir.mkdir(parents=True, exist_ok=True)
+    cpu_main(args) if args.cpu else gpu_main(args)
+
+
+if __name__ == "__main__":
+    main()

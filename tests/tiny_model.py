@@ -1,0 +1,80 @@
+"""A tiny random-weight Llama with a word-level tokenizer and a chat template, written to a directory.
+
+Plain module (no fixtures) so the GPU tests can build it on a machine without the app's dependencies.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def write_tiny_model(path: Path, hidden: int = 32, layers: int = 2, initializer_range: float = 0.02) -> Path:
+    """A 2-layer random-weight Llama (~100 KiB at the defaults) loadable by `LocalChatModel.load`."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<unk>", "<pad>", "<s>", "</s>", "SYSTEM", "USER", "ASSISTANT", "END"]
+    words += [
+        "the",
+        "a",
+        "you",
+        "can",
+        "return",
+        "item",
+        "within",
+        "days",
+        "refund",
+        "shipping",
+        "free",
+        "order",
+        "help",
+        "please",
+        "contact",
+        "us",
+    ]
+    words += [
+        "documents",
+        "question",
+        "customer",
+        "answer",
+        "is",
+        "are",
+        "to",
+        "of",
+        "and",
+        "in",
+        "for",
+        "on",
+        "with",
+        "30",
+        "48",
+        "hours",
+    ]
+    vocab = {w: i for i, w in enumerate(words)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
+    tokenizer.chat_template = (
+        "{% for m in messages %}{{ m['role'] | upper }} {{ m['content'] }} END {% endfor %}"
+        "{% if add_generation_prompt %}ASSISTANT {% endif %}"
+    )
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(words),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        initializer_range=initializer_range,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=2,
+        eos_token_id=3,
+        pad_token_id=1,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
