@@ -233,14 +233,18 @@ class PlainGenerate:
 
 
 def measure(engine: Any, vocab: int, prompt_len: int, new_tokens: int, streams: list[int], seed: int) -> dict:
+    started = time.perf_counter()
     engine.run(random_prompts(1, 64, vocab, seed), 8)  # warm-up (compilation, CUDA graphs, allocator)
     engine.run(random_prompts(1, prompt_len, vocab, seed + 1), 8)
+    print(f"  {engine.label}: warmed up in {time.perf_counter() - started:.0f} s", flush=True)
     figures: dict[str, Any] = {}
     ttft, total, count = engine.run(random_prompts(1, prompt_len, vocab, seed + 2), new_tokens)[0]
     figures["ttft_s"] = ttft
     figures["decode_tok_s"] = (count - 1) / (total - ttft)
+    print(f"  {engine.label}: ttft_s={ttft:.3f} decode_tok_s={figures['decode_tok_s']:.1f}", flush=True)
     for n in streams:
         results = engine.run(random_prompts(n, prompt_len, vocab, seed + 10 + n), new_tokens)
+        assert all(r[2] == new_tokens for r in results), f"a stream ended early: {[r[2] for r in results]}"
         wall = max(r[1] for r in results)
         firsts = sorted(r[0] for r in results)
         figures[f"agg_tok_s@{n}"] = sum(r[2] for r in results) / wall
@@ -271,6 +275,7 @@ def gpu_main(args: argparse.Namespace) -> None:
         for path in ("bf16 eager", "nf4 ours"):
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
+            print(f"{name} {path}: loading", flush=True)
             model, tokenizer_vocab = load_gpu_model(name, quantized=path == "nf4 ours", models_dir=args.models_dir)
             weights = torch.cuda.memory_allocated()
             per_step = weight_bytes_per_step(model)

@@ -138,6 +138,8 @@ class BatchScheduler:
     def _run(self) -> None:
         import torch
 
+        if self._lone is not None and self._lone.compiled:
+            _prepare_cudagraph_thread()
         while not self._closed:
             admitted = self._next_admissions()
             try:
@@ -344,6 +346,17 @@ class _LoneDecoder:
         batch = _LoneBatch(self, stream, n)
         batch._sample_and_emit(out.logits[:, -1, :])
         return batch
+
+
+def _prepare_cudagraph_thread() -> None:
+    """Give this thread the thread-local state torch's CUDA-graph trees expect (torch < 2.13 sets it up only
+    in the main thread and autograd's threads, and fails an assertion in any other)."""
+    try:
+        from torch._inductor import cudagraph_trees
+    except ImportError:
+        return
+    if not hasattr(cudagraph_trees.local, "tree_manager_containers"):
+        cudagraph_trees._initialize_tls(cudagraph_trees.local)
 
 
 class _LoneBatch(_Batch):
