@@ -130,6 +130,11 @@ class BatchScheduler:
         return stream
 
     @property
+    def compiled(self) -> bool:
+        """Whether a lone request decodes through the compiled, CUDA-graph step."""
+        return self._lone is not None and self._lone.compiled
+
+    @property
     def active(self) -> int:
         """Requests in the running batch (waiting ones not counted)."""
         batch = self._batch
@@ -138,7 +143,7 @@ class BatchScheduler:
     def _run(self) -> None:
         import torch
 
-        if self._lone is not None and self._lone.compiled:
+        if self.compiled:
             _prepare_cudagraph_thread()
         while not self._closed:
             admitted = self._next_admissions()

@@ -79,6 +79,7 @@ def test_nf4_loading_uses_4bit_layers_and_less_memory_than_bf16(model_dir: Path,
 
 def test_nf4_model_streams_on_cuda(model_dir: Path, tmp_path: Path) -> None:
     llm = load(model_dir, tmp_path)  # compiled lone decode, warmed up at load
+    assert llm.scheduler.compiled  # compilation did not fail over to eager decoding
     pieces = [str(c.content) for c in llm.stream("you can return the item")]
     assert len(pieces) > 1
     assert "".join(pieces) == llm.invoke("you can return the item").content
