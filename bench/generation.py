@@ -280,7 +280,8 @@ def gpu_main(args: argparse.Namespace) -> None:
             weights = torch.cuda.memory_allocated()
             per_step = weight_bytes_per_step(model)
             engine = Ours(model, args.lone_decode, 8192) if path == "nf4 ours" else PlainGenerate(model)
-            figures = measure(engine, tokenizer_vocab, args.prompt_tokens, args.new_tokens, args.streams, seed=7)
+            streams = args.streams if path == "nf4 ours" else args.baseline_streams
+            figures = measure(engine, tokenizer_vocab, args.prompt_tokens, args.new_tokens, streams, seed=7)
             figures["weights_gib"] = weights / 2**30
             figures["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
             if bandwidth:
@@ -324,8 +325,8 @@ def print_table(rows: list[tuple[str, str, dict]], streams: list[int]) -> None:
     print("|" + "---|" * len(head))
     for name, path, f in rows:
         cells = [name, path, f"{f['ttft_s']:.3f}", f"{f['decode_tok_s']:.1f}"]
-        cells += [f"{f[f'agg_tok_s@{n}']:.0f}" for n in streams]
-        cells += [f"{f[f'p99_ttft_s@{n}']:.2f}" for n in streams]
+        cells += [f"{f.get(f'agg_tok_s@{n}', float('nan')):.0f}" for n in streams]
+        cells += [f"{f.get(f'p99_ttft_s@{n}', float('nan')):.2f}" for n in streams]
         cells += [f"{f['weights_gib']:.2f}", f"{f['peak_gib']:.2f}", f"{f.get('bw_fraction', float('nan')):.2f}"]
         print("| " + " | ".join(cells) + " |")
     by = {(name, path): f for name, path, f in rows}
@@ -373,6 +374,13 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=None, help="2048 on GPU, 1000 on CPU")
     parser.add_argument("--new-tokens", type=int, default=None, help="128 on GPU, 64 on CPU")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument(
+        "--baseline-streams",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="concurrency for plain generate (it serves one at a time, so 16 streams take minutes)",
+    )
     parser.add_argument("--lone-decode", default="compiled", choices=["off", "static", "compiled"])
     parser.add_argument("--hbm-tbs", type=float, default=None, help="HBM bandwidth in TB/s if the GPU is unknown")
     parser.add_argument("--models-dir", type=Path, default=Path("data/models"))
