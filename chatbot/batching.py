@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -144,7 +144,10 @@ class BatchScheduler:
         import torch
 
         if self.compiled:
-            _prepare_cudagraph_thread()
+            try:
+                _prepare_cudagraph_thread()
+            except Exception:  # a later torch may not need it; compilation failures surface at warm-up
+                logger.warning("could not prepare CUDA-graph state for the scheduler thread", exc_info=True)
         while not self._closed:
             admitted = self._next_admissions()
             try:
@@ -354,14 +357,21 @@ class _LoneDecoder:
 
 
 def _prepare_cudagraph_thread() -> None:
-    """Give this thread the thread-local state torch's CUDA-graph trees expect (torch < 2.13 sets it up only
-    in the main thread and autograd's threads, and fails an assertion in any other)."""
+    """Give this thread the thread-local state torch's CUDA-graph trees look for: torch before 2.13 sets it up
+    only in the main thread (and autograd's), and fails an assertion in any other thread."""
+    import torch
+
     try:
         from torch._inductor import cudagraph_trees
     except ImportError:
         return
-    if not hasattr(cudagraph_trees.local, "tree_manager_containers"):
-        cudagraph_trees._initialize_tls(cudagraph_trees.local)
+    local = cudagraph_trees.local
+    if hasattr(local, "tree_manager_containers"):
+        return
+    local.tree_manager_containers = {}
+    local.tree_manager_locks = defaultdict(threading.Lock)
+    torch._C._stash_obj_in_tls("tree_manager_containers", local.tree_manager_containers)
+    torch._C._stash_obj_in_tls("tree_manager_locks", local.tree_manager_locks)
 
 
 class _LoneBatch(_Batch):
