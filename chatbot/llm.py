@@ -20,20 +20,9 @@ def build_chat_model(cfg: LLMSettings, models_dir: Path) -> BaseChatModel:
 
             return LocalChatModel.load(cfg, models_dir)
         case "openai-compatible":
-            from langchain_openai import ChatOpenAI
+            from chatbot.remote_model import build_remote_model
 
-            logger.info("llm backend=openai-compatible model=%s base_url=%s", cfg.openai.model, cfg.openai.base_url)
-            return ChatOpenAI(
-                model=cfg.openai.model,
-                base_url=cfg.openai.base_url,
-                api_key=cfg.openai.api_key,
-                timeout=cfg.openai.timeout_s,
-                max_retries=1,
-                max_completion_tokens=cfg.max_new_tokens,
-                temperature=cfg.temperature,
-                top_p=cfg.top_p,
-                streaming=True,
-            )
+            return build_remote_model(cfg)
         case "fake":
             logger.info("llm backend=fake")
             return FakeListChatModel(responses=cfg.fake_responses)

@@ -24,11 +24,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen, log: Path, attempts: int = 480) -> None:
-    """Ask /healthz until it answers, pausing by waiting on the process (which also notices an early exit)."""
+def wait_until_healthy(
+    url: str, process: subprocess.Popen, log: Path, attempts: int = 480, path: str = "/healthz"
+) -> None:
+    """Ask the health path until it answers, pausing by waiting on the process (which also notices an early exit)."""
     for _ in range(attempts):
         try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
+            with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
