@@ -1,0 +1,52 @@
+"""Many customers at once on one in-process model: every answer streams, and they share forward passes."""
+
+from __future__ import annotations
+
+import threading
+
+from chatbot.local_model import LocalChatModel
+from chatbot.service import AnswerDelta, TurnSaved
+from chatbot.settings import LLMSettings
+from ingest.pipeline import IngestPipeline, expand_paths
+from tests.conftest import SAMPLES
+
+QUESTIONS = [
+    "How long do I have to return an item?",
+    "Can I return an item that arrived damaged?",
+    "How do I reset my password?",
+    "How long does shipping take?",
+    "Do you ship internationally?",
+    "How do I change my delivery address?",
+    "What payment methods do you accept?",
+    "How do I cancel my order?",
+]
+
+
+def test_eight_customers_at_once_all_get_streamed_answers(make_services, tiny_model_dir, tmp_path) -> None:
+    cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu"}, max_new_tokens=24)
+    llm = LocalChatModel.load(cfg, tmp_path)
+    services = make_services(chat_model=llm)
+    IngestPipeline(services.knowledge).ingest_files(expand_paths([SAMPLES]), "default")
+    events: dict[int, list] = {}
+
+    def customer(i: int) -> None:
+        owner = f"customer-{i}"
+        conversation = services.chat.new_conversation(owner)
+        events[i] = list(services.chat.stream_answer(owner, conversation.id, QUESTIONS[i]))
+
+    threads = [threading.Thread(target=customer, args=(i,)) for i in range(len(QUESTIONS))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert sorted(events) == list(range(len(QUESTIONS)))
+    for i, customer_events in events.items():
+        saved = customer_events[-1]
+        assert isinstance(saved, TurnSaved), f"customer {i}: {customer_events[-1]!r}"
+        if saved.answered:
+            deltas = [e.text for e in customer_events if isinstance(e, AnswerDelta)]
+            assert len(deltas) > 1 and "".join(deltas) == saved.answer
+    assert sum(isinstance(events[i][-1], TurnSaved) and events[i][-1].answered for i in events) >= 4
+    assert llm.scheduler.largest_batch > 1  # answers were generated together, not one after another
+    llm.scheduler.close()
