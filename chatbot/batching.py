@@ -125,6 +125,8 @@ class BatchScheduler:
             raise ValueError("a request needs at least one prompt token")
         stream = TokenStream(list(prompt_ids), sampling, eos_ids, timeout_s)
         with self._wake:
+            if self._closed:
+                raise ModelUnavailableError(f"The model '{self._model_name}' is not serving. Please try again.")
             self._waiting.append(stream)
             self._wake.notify()
         return stream
@@ -141,6 +143,16 @@ class BatchScheduler:
         return len(batch.streams) if batch else 0
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as e:  # never leave readers waiting on a dead thread
+            with self._wake:
+                self._closed = True
+                waiting, self._waiting = list(self._waiting), deque()
+            logger.critical("the batching scheduler of %s stopped", self._model_name, exc_info=e)
+            self._fail([*waiting, *(self._batch.streams if self._batch else [])], e)
+
+    def _serve(self) -> None:
         import torch
 
         if self.compiled:
@@ -198,7 +210,7 @@ class BatchScheduler:
                 admitted.append(nxt)
             return admitted
 
-    def _fail(self, streams: list[TokenStream], error: Exception) -> None:
+    def _fail(self, streams: list[TokenStream], error: BaseException) -> None:
         import torch
 
         if isinstance(error, torch.cuda.OutOfMemoryError):

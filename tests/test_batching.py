@@ -173,3 +173,20 @@ def test_a_lone_request_on_the_static_cache_matches_and_hands_over_to_the_batch(
 
     too_long = list(scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=300), frozenset()))  # past the static cache
     assert too_long == reference_greedy(tiny_model, PROMPTS[0], 300)
+
+
+def test_a_scheduler_whose_thread_dies_fails_its_requests_instead_of_hanging(tiny_model) -> None:
+    class Broken(BatchScheduler):
+        def _next_admissions(self):  # type: ignore[no-untyped-def]
+            with self._wake:
+                while not self._waiting:
+                    self._wake.wait()
+            raise RuntimeError("a bug in the scheduler")
+
+    scheduler = Broken(tiny_model, model_name="tiny")
+    stream = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=5), frozenset(), timeout_s=60)
+
+    with pytest.raises(ModelUnavailableError, match="'tiny' failed while generating"):
+        list(stream)
+    with pytest.raises(ModelUnavailableError, match="not serving"):
+        scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=5), frozenset())
