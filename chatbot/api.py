@@ -296,4 +296,11 @@ def _llm_health(services: Services) -> dict[str, Any]:
     memory = getattr(llm, "gpu_memory_gib", None)
     if callable(memory):
         health["gpu_memory_gib"] = memory()
+    scheduler = getattr(llm, "scheduler", None)
+    if scheduler is not None:
+        health["batching"] = {
+            "max_batch": scheduler.max_batch,
+            "answers_in_progress": scheduler.active,
+            "compiled_decode": scheduler.compiled,
+        }
     return health

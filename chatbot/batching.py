@@ -214,7 +214,7 @@ class BatchScheduler:
         import torch
 
         if isinstance(error, torch.cuda.OutOfMemoryError):
-            free, total = torch.cuda.mem_get_info()
+            free, total = torch.cuda.mem_get_info() if torch.cuda.is_available() else (0, 0)
             torch.cuda.empty_cache()
             message = (
                 f"The model '{self._model_name}' ran out of GPU memory with {len(streams)} answers in progress "

@@ -190,3 +190,19 @@ def test_a_scheduler_whose_thread_dies_fails_its_requests_instead_of_hanging(tin
         list(stream)
     with pytest.raises(ModelUnavailableError, match="not serving"):
         scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=5), frozenset())
+
+
+def test_out_of_memory_during_generation_names_the_model_and_the_memory(tiny_model) -> None:
+    class OutOfMemory(torch.nn.Module):
+        device = tiny_model.device
+
+        def forward(self, **kwargs):  # type: ignore[no-untyped-def]
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    scheduler = BatchScheduler(OutOfMemory(), model_name="Qwen/Qwen2.5-7B-Instruct", max_batch=4)
+    streams = [scheduler.submit(p, Sampling(max_new_tokens=5), frozenset()) for p in PROMPTS[:3]]
+
+    for stream in streams:
+        with pytest.raises(ModelUnavailableError, match=r"'Qwen/Qwen2.5-7B-Instruct' ran out of GPU memory") as e:
+            list(stream)
+        assert "GiB free of" in str(e.value) and "MAX_BATCH" in str(e.value)
