@@ -13,10 +13,12 @@ request arrives, the lone request's cache is copied into the batch and both go o
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
 import time
+import weakref
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,14 @@ from chatbot.errors import ModelUnavailableError
 logger = logging.getLogger(__name__)
 
 _END = object()
+_SCHEDULERS: weakref.WeakSet[BatchScheduler] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_schedulers() -> None:
+    """At exit, let every scheduler finish its step: a thread killed inside a torch kernel aborts the process."""
+    for scheduler in list(_SCHEDULERS):
+        scheduler.close(wait_s=10)
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,7 @@ class BatchScheduler:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="ragdesk-batcher", daemon=True)
         self._thread.start()
+        _SCHEDULERS.add(self)
 
     def submit(
         self, prompt_ids: list[int], sampling: Sampling, eos_ids: frozenset[int], timeout_s: float = 600.0
@@ -146,11 +157,18 @@ class BatchScheduler:
         try:
             self._serve()
         except BaseException as e:  # never leave readers waiting on a dead thread
-            with self._wake:
-                self._closed = True
-                waiting, self._waiting = list(self._waiting), deque()
             logger.critical("the batching scheduler of %s stopped", self._model_name, exc_info=e)
-            self._fail([*waiting, *(self._batch.streams if self._batch else [])], e)
+            self._fail(self._orphans(), e)
+        else:
+            for stream in self._orphans():  # closed while answers were still being written
+                stream._finish(ModelUnavailableError(f"The model '{self._model_name}' stopped serving."))
+
+    def _orphans(self) -> list[TokenStream]:
+        with self._wake:
+            self._closed = True
+            waiting, self._waiting = list(self._waiting), deque()
+        running, self._batch = (self._batch.streams if self._batch else []), None
+        return [*waiting, *running]
 
     def _serve(self) -> None:
         import torch
@@ -179,11 +197,14 @@ class BatchScheduler:
                 self._fail([*admitted, *(self._batch.streams if self._batch else [])], e)
                 self._batch = None
 
-    def close(self) -> None:
-        """Stop the scheduler thread once it is idle (requests in flight finish first)."""
+    def close(self, wait_s: float = 0.0) -> None:
+        """Stop after the current step; answers still being written end with an error. Waits up to wait_s
+        for the thread to stop."""
         with self._wake:
             self._closed = True
             self._wake.notify()
+        if wait_s and threading.current_thread() is not self._thread:
+            self._thread.join(wait_s)
 
     def _fits_lone(self, stream: TokenStream) -> bool:
         return self._lone is not None and self._lone.fits(stream)

@@ -16,6 +16,9 @@ def build_condense_chain(llm: BaseChatModel) -> Runnable:
 
 
 def build_answer_chain(llm: BaseChatModel, template: AssistantTemplate) -> Runnable:
-    """{history, context, kb, question} → answer text (streamable), with the template's generation settings."""
+    """{history, context, kb, question} → answer message chunks, with the template's generation settings.
+
+    No output parser at the end: when a customer leaves mid-answer the stream is closed, and LCEL's parser
+    step would first drain its input, i.e. run the model to the end of an answer nobody reads."""
     bound = llm.bind(temperature=template.temperature, max_completion_tokens=template.max_new_tokens)
-    return answer_prompt(template) | bound | StrOutputParser()
+    return answer_prompt(template) | bound

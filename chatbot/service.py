@@ -360,7 +360,9 @@ class ChatService:
 
     def _model_stream(self, chain: Runnable, inputs: dict[str, Any]) -> Iterator[str]:
         try:
-            yield from chain.stream(inputs)
+            for chunk in chain.stream(inputs):
+                if chunk.text:
+                    yield chunk.text
         except RagdeskError:
             raise
         except Exception as e:

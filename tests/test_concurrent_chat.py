@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
+import torch
+
+from chatbot.batching import BatchScheduler
 from chatbot.local_model import LocalChatModel
 from chatbot.service import AnswerDelta, TurnSaved
 from chatbot.settings import LLMSettings
@@ -50,4 +54,35 @@ def test_eight_customers_at_once_all_get_streamed_answers(make_services, tiny_mo
             assert "".join(deltas) == saved.answer
     assert sum(isinstance(events[i][-1], TurnSaved) and events[i][-1].answered for i in events) >= 4
     assert llm.scheduler.largest_batch > 1  # answers were generated together, not one after another
+    llm.scheduler.close()
+
+
+def test_a_customer_who_leaves_mid_answer_frees_the_slot(make_services, tiny_model_dir, tmp_path) -> None:
+    """Closing the answer stream (what the web server does when the browser goes away) reaches the model."""
+    cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu"}, max_new_tokens=200)
+    llm = LocalChatModel.load(cfg, tmp_path)
+    model = llm._model
+
+    class Deliberate(torch.nn.Module):  # 0.1 s a step: an answer of 200 tokens would take 20 s
+        device = model.device
+
+        def forward(self, **kwargs):  # type: ignore[no-untyped-def]
+            time.sleep(0.1)
+            return model(**kwargs)
+
+    llm.scheduler.close()
+    llm._scheduler = BatchScheduler(Deliberate(), model_name="tiny")
+    services = make_services(chat_model=llm)
+    IngestPipeline(services.knowledge).ingest_files(expand_paths([SAMPLES]), "default")
+    conversation = services.chat.new_conversation("leaver")
+    answer = services.chat.stream_answer("leaver", conversation.id, QUESTIONS[0])
+    next(e for e in answer if isinstance(e, AnswerDelta))  # the answer is streaming
+
+    answer.close()
+
+    deadline = time.monotonic() + 60
+    while llm.scheduler.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert llm.scheduler.active == 0
+    assert llm.scheduler.steps < 50  # it left the batch, it did not run on to its 200 tokens
     llm.scheduler.close()
