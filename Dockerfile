@@ -6,7 +6,8 @@ FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04
 ENV DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 \
     VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH \
     RAGDESK_DATA_DIR=/data RAGDESK_MODELS_DIR=/models RAGDESK_HOST=0.0.0.0 RAGDESK_PORT=7860
-RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 python3-venv \
+# gcc and python3-dev: Triton builds a small launcher when torch.compile first runs (the compiled decode step).
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3 python3-venv python3-dev gcc \
  && rm -rf /var/lib/apt/lists/* && python3 -m venv /opt/venv
 WORKDIR /app
 
