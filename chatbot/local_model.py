@@ -74,6 +74,7 @@ class LocalChatModel(BaseChatModel):
     top_p: float = 0.9
     repetition_penalty: float = 1.0
     max_batch: int = 16
+    context_window: int = 8192
     _model: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
     _scheduler: BatchScheduler = PrivateAttr()
@@ -107,8 +108,13 @@ class LocalChatModel(BaseChatModel):
         logger.info("llm backend=local model=%s device=%s quantization=%s", name, device, quantization)
         if device == "cpu":
             logger.warning("llm runs on the CPU (no CUDA device): answers will be slow for large models")
+        window = min(cfg.context_window, getattr(model.config, "max_position_embeddings", None) or cfg.context_window)
+        if window < cfg.context_window:
+            logger.info("context window %d tokens: the model's own limit (setting: %d)", window, cfg.context_window)
+            cfg = cfg.model_copy(update={"context_window": window})
         instance = cls(
             model_name=name,
+            context_window=window,
             device=device,
             quantization=quantization,
             dtype=str(getattr(model, "dtype", "")).removeprefix("torch."),

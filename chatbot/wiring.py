@@ -47,7 +47,7 @@ def build_services(
         settings=settings.chat,
         token_counter=_token_counter(llm),
         default_kb=settings.default_kb,
-        context_window=settings.llm.context_window,
+        context_window=getattr(llm, "context_window", None) or settings.llm.context_window,
     )
     return Services(settings, knowledge, chat, ApiKeyStore(sessions, settings.api_keys))
 

@@ -47,3 +47,9 @@ def test_bundled_model_answers_the_return_question_from_the_samples(make_service
 
     assert "30 days" in saved.answer
     assert saved.sources[0].document == "returns-and-refunds.md"
+
+
+def test_the_context_window_is_capped_at_the_models_own_limit(tiny_llm, make_services) -> None:
+    assert tiny_llm.context_window == 1024  # the tiny model knows 1,024 positions; the setting says 8,192
+    services = make_services(chat_model=tiny_llm)
+    assert services.chat.context_window == 1024  # prompts are fitted to what the model can read
