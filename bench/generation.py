@@ -21,6 +21,7 @@ import argparse
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -164,22 +165,16 @@ class Ours:
 
         started = time.perf_counter()
         streams = [self.scheduler.submit(p, Sampling(max_new_tokens=new_tokens), frozenset()) for p in prompts]
-        results: list[tuple[float, float, int]] = [(0.0, 0.0, 0)] * len(streams)
 
-        def read(i: int) -> None:
+        def read(stream: Any) -> tuple[float, float, int]:
             first = None
             count = 0
-            for _ in streams[i]:
+            for _ in stream:
                 first = first or time.perf_counter() - started
                 count += 1
-            results[i] = (first or 0.0, time.perf_counter() - started, count)
+            return first or 0.0, time.perf_counter() - started, count
 
-        readers = [threading.Thread(target=read, args=(i,)) for i in range(len(streams))]
-        for reader in readers:
-            reader.start()
-        for reader in readers:
-            reader.join()
-        return results
+        return all_at_once(read, streams)
 
 
 class PlainGenerate:
@@ -196,7 +191,6 @@ class PlainGenerate:
         from transformers.generation.streamers import BaseStreamer
 
         started = time.perf_counter()
-        results: list[tuple[float, float, int]] = [(0.0, 0.0, 0)] * len(prompts)
 
         class Clock(BaseStreamer):
             def __init__(self) -> None:
@@ -211,25 +205,26 @@ class PlainGenerate:
             def end(self) -> None:
                 pass
 
-        def one(i: int) -> None:
+        def one(prompt: list[int]) -> tuple[float, float, int]:
             clock = Clock()
             with self.lock, torch.inference_mode():
                 out = self.model.generate(
-                    torch.tensor([prompts[i]], device=self.model.device),
+                    torch.tensor([prompt], device=self.model.device),
                     max_new_tokens=new_tokens,
                     min_new_tokens=new_tokens,
                     do_sample=False,
                     streamer=clock,
                     pad_token_id=0,
                 )
-            results[i] = (clock.first or 0.0, time.perf_counter() - started, out.shape[1] - len(prompts[i]))
+            return clock.first or 0.0, time.perf_counter() - started, out.shape[1] - len(prompt)
 
-        workers = [threading.Thread(target=one, args=(i,)) for i in range(len(prompts))]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        return results
+        return all_at_once(one, prompts)
+
+
+def all_at_once(work: Any, items: list[Any]) -> list[tuple[float, float, int]]:
+    """(time to first token, time to last, tokens) per request, each request served by its own thread."""
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(work, items))
 
 
 def measure(engine: Any, vocab: int, prompt_len: int, new_tokens: int, streams: list[int], seed: int) -> dict:

@@ -17,7 +17,6 @@ import atexit
 import logging
 import queue
 import threading
-import time
 import weakref
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -61,8 +60,6 @@ class TokenStream:
     eos_ids: frozenset[int]
     timeout_s: float = 600.0
     generated: list[int] = field(default_factory=list)
-    submitted_at: float = field(default_factory=time.perf_counter)
-    first_token_at: float | None = None
     _tokens: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
     _cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -90,7 +87,6 @@ class TokenStream:
 
     def _emit(self, token: int) -> bool:
         """Record a sampled token; False once the request is complete."""
-        self.first_token_at = self.first_token_at or time.perf_counter()
         if token in self.eos_ids:
             return False
         self.generated.append(token)
@@ -187,7 +183,7 @@ class BatchScheduler:
                     if admitted and self._batch is None and len(admitted) == 1 and self._fits_lone(admitted[0]):
                         self._batch = self._lone.prefill(admitted[0])  # type: ignore[union-attr]
                     elif admitted:
-                        running = self._batch.dynamic(self._model) if self._batch else None
+                        running = self._batch.dynamic() if self._batch else None
                         self._batch = _Batch.prefill(self._model, admitted, running)
                     elif self._batch is not None:
                         self._batch.decode(self._model)
@@ -287,7 +283,7 @@ class _Batch:
         new._sample_and_emit(out.logits[:, -1, :])
         return new if running is None else running.joined(new)
 
-    def dynamic(self, model: Any) -> _Batch:
+    def dynamic(self) -> _Batch:
         """This batch with a growable cache (it has one already)."""
         return self
 
@@ -436,7 +432,7 @@ class _LoneBatch(_Batch):
         self.length += 1
         self._sample_and_emit(logits)
 
-    def dynamic(self, model: Any) -> _Batch:
+    def dynamic(self) -> _Batch:
         import torch
         from transformers import DynamicCache
 

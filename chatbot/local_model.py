@@ -73,7 +73,6 @@ class LocalChatModel(BaseChatModel):
     temperature: float = 0.0
     top_p: float = 0.9
     repetition_penalty: float = 1.0
-    max_batch: int = 16
     context_window: int = 8192
     _model: Any = PrivateAttr()
     _tokenizer: Any = PrivateAttr()
@@ -111,7 +110,6 @@ class LocalChatModel(BaseChatModel):
         window = min(cfg.context_window, getattr(model.config, "max_position_embeddings", None) or cfg.context_window)
         if window < cfg.context_window:
             logger.info("context window %d tokens: the model's own limit (setting: %d)", window, cfg.context_window)
-            cfg = cfg.model_copy(update={"context_window": window})
         instance = cls(
             model_name=name,
             context_window=window,
@@ -122,11 +120,10 @@ class LocalChatModel(BaseChatModel):
             temperature=cfg.temperature,
             top_p=cfg.top_p,
             repetition_penalty=cfg.repetition_penalty,
-            max_batch=cfg.local.max_batch,
         )
         instance._model, instance._tokenizer = model, tokenizer
         instance._eos_ids = _eos_ids(model, tokenizer)
-        instance._scheduler = _scheduler(model, name, cfg)
+        instance._scheduler = _scheduler(model, name, cfg.local.max_batch, cfg.local.compile, window)
         return instance
 
     @property
@@ -177,8 +174,8 @@ class LocalChatModel(BaseChatModel):
             tokens.close()  # a reader that stops early (stop sequence, client gone) frees its batch slot
 
     def prompt_ids(self, messages: list[BaseMessage]) -> list[int]:
-        chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
-        encoded = self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, return_dict=True)
+        """The token ids the model reads: the same chat-templated text that render_prompt shows."""
+        encoded = self._tokenizer.apply_chat_template(_chat(messages), add_generation_prompt=True, return_dict=True)
         return list(encoded["input_ids"])
 
     def gpu_memory_gib(self) -> float | None:
@@ -191,8 +188,11 @@ class LocalChatModel(BaseChatModel):
 
     def render_prompt(self, messages: list[BaseMessage]) -> str:
         """The exact text the model reads: the messages through the tokenizer's chat template."""
-        chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
-        return str(self._tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False))
+        return str(self._tokenizer.apply_chat_template(_chat(messages), add_generation_prompt=True, tokenize=False))
+
+
+def _chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
 
 
 def _until_stop(
@@ -214,25 +214,20 @@ def _until_stop(
         yield _chunk(pending, run_manager)
 
 
-def _scheduler(model: Any, name: str, cfg: LLMSettings) -> BatchScheduler:
+def _scheduler(model: Any, name: str, max_batch: int, compile_decode: bool, window: int) -> BatchScheduler:
     """The batching scheduler; on CUDA with compilation on, a lone answer decodes through CUDA graphs."""
-    if model.device.type != "cuda" or not cfg.local.compile:
-        return BatchScheduler(model, model_name=name, max_batch=cfg.local.max_batch)
-    scheduler = BatchScheduler(
-        model,
-        model_name=name,
-        max_batch=cfg.local.max_batch,
-        lone_decode="compiled",
-        static_cache_len=cfg.context_window,
-    )
-    logger.info("compiling the decode step of %s (once, at start-up)", name)
-    try:
-        scheduler.warm_up()
-        return scheduler
-    except Exception as e:  # compilation is a speed-up, never a reason not to serve
-        logger.warning("compiled decoding is unavailable for %s, decoding eagerly: %s", name, e)
-        scheduler.close()
-        return BatchScheduler(model, model_name=name, max_batch=cfg.local.max_batch)
+    if model.device.type == "cuda" and compile_decode:
+        logger.info("compiling the decode step of %s (once, at start-up)", name)
+        scheduler = BatchScheduler(
+            model, model_name=name, max_batch=max_batch, lone_decode="compiled", static_cache_len=window
+        )
+        try:
+            scheduler.warm_up()
+            return scheduler
+        except Exception as e:  # compilation is a speed-up, never a reason not to serve
+            logger.warning("compiled decoding is unavailable for %s, decoding eagerly: %s", name, e)
+            scheduler.close()
+    return BatchScheduler(model, model_name=name, max_batch=max_batch)
 
 
 def _text_pieces(tokenizer: Any, tokens: TokenStream) -> Iterator[str]:

@@ -7,6 +7,7 @@ import torch
 
 from chatbot.batching import BatchScheduler, Sampling
 from chatbot.errors import ModelUnavailableError
+from tests.tiny_model import HeldModel
 
 PROMPTS = [
     [5, 9, 12, 7],
@@ -46,8 +47,11 @@ def reference_greedy(model, prompt: list[int], n: int) -> list[int]:
 
 
 def test_concurrent_requests_match_each_request_run_alone(tiny_model) -> None:
-    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=8)
+    held = HeldModel(tiny_model)
+    scheduler = BatchScheduler(held, model_name="tiny", max_batch=8)
+    held.pause()  # all five are queued before the first one's first step ends
     streams = [scheduler.submit(p, Sampling(max_new_tokens=20), frozenset()) for p in PROMPTS]
+    held.resume()
 
     results = [list(s) for s in streams]
 
@@ -57,11 +61,14 @@ def test_concurrent_requests_match_each_request_run_alone(tiny_model) -> None:
 
 def test_requests_joining_a_running_batch_match_too(tiny_model) -> None:
     """Requests admitted mid-flight are left-padded into a cache that has already grown."""
-    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=8)
+    held = HeldModel(tiny_model)
+    held.pause_after = 10  # the prefill and 9 decode steps: 10 tokens, then the model waits
+    scheduler = BatchScheduler(held, model_name="tiny", max_batch=8)
     first = scheduler.submit(PROMPTS[1], Sampling(max_new_tokens=40), frozenset())
     tokens = iter(first)
-    head = [next(tokens) for _ in range(10)]  # the first request is decoding now
+    head = [next(tokens) for _ in range(10)]
     late = [scheduler.submit(p, Sampling(max_new_tokens=15), frozenset()) for p in PROMPTS[2:]]
+    held.resume()
 
     late_results = [list(s) for s in late]
     first_result = head + list(tokens)
@@ -71,16 +78,20 @@ def test_requests_joining_a_running_batch_match_too(tiny_model) -> None:
 
 
 def test_a_new_request_streams_before_a_long_one_finishes(tiny_model) -> None:
-    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=4)
+    held = HeldModel(tiny_model)
+    held.pause_after = 2
+    scheduler = BatchScheduler(held, model_name="tiny", max_batch=4)
     long = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=400), frozenset())
-    long_tokens = iter(long)
-    next(long_tokens)
+    next(iter(long))
+    short_stream = scheduler.submit(PROMPTS[2], Sampling(max_new_tokens=3), frozenset())
+    held.resume(steps=10)  # enough for the short answer, far too few for the long one
 
-    short = list(scheduler.submit(PROMPTS[2], Sampling(max_new_tokens=3), frozenset()))
+    short = list(short_stream)
 
     assert len(short) == 3
     assert len(long.generated) < 400  # the long answer was still being written
     long.close()
+    held.resume()
 
 
 def test_a_reader_that_goes_away_frees_its_slot(tiny_model) -> None:
@@ -158,14 +169,17 @@ def test_a_model_failure_reaches_every_request_in_flight_and_serving_goes_on(tin
 def test_a_lone_request_on_the_static_cache_matches_and_hands_over_to_the_batch(tiny_model) -> None:
     """The single-customer fast path (static cache; compiled on CUDA) gives the same tokens, also when a
     second customer arrives mid-answer and the lone cache is copied into a shared batch."""
-    scheduler = BatchScheduler(tiny_model, model_name="tiny", max_batch=8, lone_decode="static", static_cache_len=256)
+    held = HeldModel(tiny_model)
+    scheduler = BatchScheduler(held, model_name="tiny", max_batch=8, lone_decode="static", static_cache_len=256)
     alone = list(scheduler.submit(PROMPTS[1], Sampling(max_new_tokens=30), frozenset()))
     assert alone == reference_greedy(tiny_model, PROMPTS[1], 30)
 
+    held.pause_after = held.calls + 8  # the lone prefill and 7 decode steps, then the model waits
     first = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=200), frozenset())
     tokens = iter(first)
     head = [next(tokens) for _ in range(8)]
     second = scheduler.submit(PROMPTS[3], Sampling(max_new_tokens=20), frozenset())
+    held.resume()
 
     assert list(second) == reference_greedy(tiny_model, PROMPTS[3], 20)
     assert head + list(tokens) == reference_greedy(tiny_model, PROMPTS[0], 200)

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
 
-import torch
-
-from chatbot.batching import BatchScheduler
+from chatbot.batching import BatchScheduler, Sampling
 from chatbot.local_model import LocalChatModel
 from chatbot.service import AnswerDelta, TurnSaved
 from chatbot.settings import LLMSettings
 from ingest.pipeline import IngestPipeline, expand_paths
 from tests.conftest import SAMPLES
+from tests.tiny_model import HeldModel
 
 QUESTIONS = [
     "How long do I have to return an item?",
@@ -61,17 +59,10 @@ def test_a_customer_who_leaves_mid_answer_frees_the_slot(make_services, tiny_mod
     """Closing the answer stream (what the web server does when the browser goes away) reaches the model."""
     cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu"}, max_new_tokens=200)
     llm = LocalChatModel.load(cfg, tmp_path)
-    model = llm._model
-
-    class Deliberate(torch.nn.Module):  # 0.1 s a step: an answer of 200 tokens would take 20 s
-        device = model.device
-
-        def forward(self, **kwargs):  # type: ignore[no-untyped-def]
-            time.sleep(0.1)
-            return model(**kwargs)
-
+    held = HeldModel(llm._model)
+    held.pause_after = 8  # a few tokens of the answer, then the model waits for the test
     llm.scheduler.close()
-    llm._scheduler = BatchScheduler(Deliberate(), model_name="tiny")
+    llm._scheduler = BatchScheduler(held, model_name="tiny", max_batch=1)
     services = make_services(chat_model=llm)
     IngestPipeline(services.knowledge).ingest_files(expand_paths([SAMPLES]), "default")
     conversation = services.chat.new_conversation("leaver")
@@ -79,10 +70,9 @@ def test_a_customer_who_leaves_mid_answer_frees_the_slot(make_services, tiny_mod
     next(e for e in answer if isinstance(e, AnswerDelta))  # the answer is streaming
 
     answer.close()
+    held.resume()
 
-    deadline = time.monotonic() + 60
-    while llm.scheduler.active and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert llm.scheduler.active == 0
-    assert llm.scheduler.steps < 50  # it left the batch, it did not run on to its 200 tokens
+    after = list(llm.scheduler.submit([5, 6, 7], Sampling(max_new_tokens=2), frozenset()))
+    assert len(after) == 2  # the only slot was given up
+    assert llm.scheduler.steps < 20  # the left answer stopped; it did not run on to its 200 tokens
     llm.scheduler.close()

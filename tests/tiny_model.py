@@ -6,6 +6,7 @@ Plain module (no fixtures) so the GPU tests can build it on a machine without th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def write_tiny_model(path: Path, hidden: int = 32, layers: int = 2, initializer_range: float = 0.02) -> Path:
@@ -78,3 +79,38 @@ def write_tiny_model(path: Path, hidden: int = 32, layers: int = 2, initializer_
     LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+class HeldModel:
+    """A model whose forward passes wait while a test holds them: lets a test line up requests at an exact step
+    instead of racing the scheduler thread. Forward passes after the `pause_after`-th also wait for `resume()`."""
+
+    def __init__(self, model: Any) -> None:
+        import threading
+
+        self.inner = model
+        self.config = model.config
+        self.device = model.device
+        self.calls = 0
+        self.pause_after: int | None = None
+        self._go = threading.Event()
+        self._go.set()
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.forward(**kwargs)
+
+    def forward(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.pause_after is not None and self.calls > self.pause_after:
+            self._go.clear()
+        if not self._go.wait(timeout=120):
+            raise TimeoutError("the test never resumed the model")
+        return self.inner(**kwargs)
+
+    def pause(self) -> None:
+        self._go.clear()
+
+    def resume(self, steps: int | None = None) -> None:
+        """Let forward passes run again: all of them, or only the next `steps`."""
+        self.pause_after = None if steps is None else self.calls + steps
+        self._go.set()
