@@ -4,6 +4,10 @@
     python bench/generation.py --models bundled  # GPU: the bundled model only
     python bench/generation.py --cpu             # CPU: the bundled model, last line ttft_s=… decode_tok_s=…
 
+CPU: "plain generate" is plain transformers `generate` on the fp32 model with its default (SDPA) attention;
+"ours" is the app's CPU path (bf16 where the CPU does bf16 natively, see RAGDESK_LLM__LOCAL__CPU_DTYPE; the
+decode attention of chatbot/cpu_attention.py; the growing cache of chatbot/kv_cache.py; the batching scheduler).
+
 GPU: for each model, "ours" is RAGDesk's path (bitsandbytes NF4 weights, the batching scheduler, a compiled
 CUDA-graph decode for a lone request) and "bf16 eager" is plain transformers `generate` on bf16 weights, one
 request at a time (what an app serving plain `generate` does with concurrent customers). Printed per path:
@@ -19,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -176,15 +179,21 @@ class Ours:
 
         return all_at_once(read, streams)
 
+    def close(self) -> None:
+        self.scheduler.close(wait_s=10)
+
 
 class PlainGenerate:
-    """Plain transformers: `generate` with a streamer, one request at a time behind a lock."""
+    """Plain transformers: `generate` with a streamer, one request at a time."""
 
     label = "plain generate"
 
     def __init__(self, model: Any) -> None:
-        self.model = model
-        self.lock = threading.Lock()
+        from chatbot.cpu_threads import use_cores_in_this_thread
+
+        self.model = model  # one worker thread runs every generate, as an app serving plain generate would
+        on_cpu = model.device.type == "cpu"
+        self.worker = ThreadPoolExecutor(max_workers=1, initializer=use_cores_in_this_thread if on_cpu else None)
 
     def run(self, prompts: list[list[int]], new_tokens: int) -> list[tuple[float, float, int]]:
         import torch
@@ -207,7 +216,7 @@ class PlainGenerate:
 
         def one(prompt: list[int]) -> tuple[float, float, int]:
             clock = Clock()
-            with self.lock, torch.inference_mode():
+            with torch.inference_mode():
                 out = self.model.generate(
                     torch.tensor([prompt], device=self.model.device),
                     max_new_tokens=new_tokens,
@@ -218,7 +227,11 @@ class PlainGenerate:
                 )
             return clock.first or 0.0, time.perf_counter() - started, out.shape[1] - len(prompt)
 
-        return all_at_once(one, prompts)
+        futures = [self.worker.submit(one, prompt) for prompt in prompts]
+        return [future.result() for future in futures]
+
+    def close(self) -> None:
+        self.worker.shutdown()  # its thread ends, and so does its team of OpenMP threads
 
 
 def all_at_once(work: Any, items: list[Any]) -> list[tuple[float, float, int]]:
@@ -283,8 +296,7 @@ def gpu_main(args: argparse.Namespace) -> None:
                 figures["bw_fraction"] = per_step * figures["decode_tok_s"] / (bandwidth * 1e12)
             rows.append((name, path, figures))
             print(name, path, " ".join(f"{k}={v:.3f}" for k, v in figures.items()), flush=True)
-            if isinstance(engine, Ours):
-                engine.scheduler.close()
+            engine.close()
             del engine, model
             torch.cuda.empty_cache()
     print_table(rows, args.streams)
@@ -339,26 +351,32 @@ def print_table(rows: list[tuple[str, str, dict]], streams: list[int]) -> None:
 def cpu_main(args: argparse.Namespace) -> None:
     import torch
     import transformers
+    from transformers import AutoModelForCausalLM
 
-    from chatbot.local_model import LocalChatModel
+    from chatbot.cpu_threads import single_core_by_default
+    from chatbot.local_model import LocalChatModel, resolve_model_source
     from chatbot.settings import LLMSettings
 
-    cfg = LLMSettings(backend="local", local={"device": "cpu"}, max_new_tokens=8)
+    single_core_by_default()  # as the app does on the CPU: the cores go to the thread that generates
+    cfg = LLMSettings(backend="local", local={"device": "cpu", "cpu_dtype": args.cpu_dtype}, max_new_tokens=8)
     llm = LocalChatModel.load(cfg, args.models_dir)
     vocab = len(llm.tokenizer)
-    print(f"cpu threads={torch.get_num_threads()} torch={torch.__version__} transformers={transformers.__version__}")
+    print(
+        f"cpu threads={torch.get_num_threads()} torch={torch.__version__} transformers={transformers.__version__} "
+        f"ours: {llm.quantization}, {llm._model.config._attn_implementation} attention"
+    )
     streams = [n for n in args.streams if n <= 4]
     llm.scheduler.close()
+    plain = AutoModelForCausalLM.from_pretrained(resolve_model_source(cfg, args.models_dir), dtype=torch.float32)
     results = {}
-    ours_engine = Ours(llm._model, "off", 0)
-    for engine in (PlainGenerate(llm._model), ours_engine):
+    for engine in (PlainGenerate(plain.eval()), Ours(llm._model, "off", 0)):
         figures = measure(engine, vocab, args.prompt_tokens, args.new_tokens, streams, seed=3)
         results[engine.label] = figures
         print(engine.label, " ".join(f"{k}={v:.3f}" for k, v in figures.items()), flush=True)
+        engine.close()
     ours, plain = results["ours"], results["plain generate"]
     ttft_ratio, decode_ratio = ours["ttft_s"] / plain["ttft_s"], ours["decode_tok_s"] / plain["decode_tok_s"]
     print(f"ours/plain: ttft {ttft_ratio:.2f}x, decode {decode_ratio:.2f}x")
-    ours_engine.scheduler.close()
     print(f"ttft_s={ours['ttft_s']:.2f} decode_tok_s={ours['decode_tok_s']:.1f}")
 
 
@@ -376,6 +394,7 @@ def main() -> None:
         default=[1, 4],
         help="concurrency for plain generate (it serves one at a time, so 16 streams take minutes)",
     )
+    parser.add_argument("--cpu-dtype", default="auto", choices=["auto", "float32", "bfloat16"], help="ours, on --cpu")
     parser.add_argument("--lone-decode", default="compiled", choices=["off", "static", "compiled"])
     parser.add_argument("--hbm-tbs", type=float, default=None, help="HBM bandwidth in TB/s if the GPU is unknown")
     parser.add_argument("--models-dir", type=Path, default=Path("data/models"))

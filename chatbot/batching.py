@@ -109,8 +109,10 @@ class BatchScheduler:
         prefill_tokens: int = 16384,
         lone_decode: Literal["off", "static", "compiled"] = "off",
         static_cache_len: int = 8192,
+        cpu_threads: int | None = None,
     ) -> None:
         self._model = model
+        self._cpu_threads = cpu_threads
         self._model_name = model_name
         self.max_batch = max_batch
         self.prefill_tokens = prefill_tokens
@@ -169,6 +171,11 @@ class BatchScheduler:
     def _serve(self) -> None:
         import torch
 
+        from chatbot.cpu_threads import use_cores_in_this_thread
+
+        if self._model.device.type == "cpu":  # this thread computes with the cores (see chatbot/cpu_threads.py)
+            cores = use_cores_in_this_thread(self._cpu_threads)
+            logger.info("the batching scheduler of %s computes on %d CPU cores", self._model_name, cores)
         if self.compiled:
             try:
                 _prepare_cudagraph_thread()
@@ -259,7 +266,7 @@ class _Batch:
     @classmethod
     def prefill(cls, model: Any, streams: list[TokenStream], running: _Batch | None) -> _Batch:
         import torch
-        from transformers import DynamicCache
+        from chatbot.kv_cache import GrowingCache
 
         device = model.device
         width = max(len(s.prompt_ids) for s in streams)
@@ -270,7 +277,7 @@ class _Batch:
             ids[row, width - n :] = torch.tensor(stream.prompt_ids, device=device)
             mask[row, width - n :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
+        cache = GrowingCache()
         out = model(
             input_ids=ids,
             attention_mask=mask,
@@ -434,9 +441,9 @@ class _LoneBatch(_Batch):
 
     def dynamic(self) -> _Batch:
         import torch
-        from transformers import DynamicCache
+        from chatbot.kv_cache import GrowingCache
 
-        cache = DynamicCache()
+        cache = GrowingCache()
         layers: list[Any] = list(self.decoder.cache.layers)
         for index, layer in enumerate(layers):
             cache.update(layer.keys[:, :, : self.length].clone(), layer.values[:, :, : self.length].clone(), index)

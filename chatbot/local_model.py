@@ -15,9 +15,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
+from chatbot import cpu_attention
 from chatbot.batching import BatchScheduler, Sampling, TokenStream
 from chatbot.errors import ModelUnavailableError
-from chatbot.settings import LLMSettings
+from chatbot.settings import LLMSettings, LocalLLMSettings
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,14 @@ def prepare_bundled_model(models_dir: Path) -> Path:
     return target
 
 
+def resolve_device(cfg: LocalLLMSettings) -> str:
+    if cfg.device != "auto":
+        return cfg.device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def resolve_model_source(cfg: LLMSettings, models_dir: Path) -> str:
     return cfg.local.model or str(prepare_bundled_model(models_dir))
 
@@ -85,10 +94,8 @@ class LocalChatModel(BaseChatModel):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         source = resolve_model_source(cfg, models_dir)
-        device = cfg.local.device if cfg.local.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        if device == "cpu" and cfg.local.cpu_threads:
-            torch.set_num_threads(cfg.local.cpu_threads)
-        kwargs, quantization = _load_kwargs(device, cfg.local.load_in_4bit)
+        device = resolve_device(cfg.local)
+        kwargs, quantization = _load_kwargs(device, cfg.local.load_in_4bit, cfg.local.cpu_dtype)
         try:
             tokenizer = AutoTokenizer.from_pretrained(source)
             model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
@@ -100,9 +107,12 @@ class LocalChatModel(BaseChatModel):
             ) from e
         except OSError as e:
             raise ModelUnavailableError(f"Could not load the model '{source}': {e}") from e
-        if device == "cpu":
-            model.to("cpu")  # type: ignore[arg-type]
         model.eval()
+        if device == "cpu":
+            from chatbot.cpu_linear import pack_linear_layers
+
+            model.to("cpu")  # type: ignore[arg-type]
+            pack_linear_layers(model)
         name = cfg.local.model or "bundled SmolLM2-135M-Instruct"
         logger.info("llm backend=local model=%s device=%s quantization=%s", name, device, quantization)
         if device == "cpu":
@@ -123,7 +133,7 @@ class LocalChatModel(BaseChatModel):
         )
         instance._model, instance._tokenizer = model, tokenizer
         instance._eos_ids = _eos_ids(model, tokenizer)
-        instance._scheduler = _scheduler(model, name, cfg.local.max_batch, cfg.local.compile, window)
+        instance._scheduler = _scheduler(model, name, cfg.local, window)
         return instance
 
     @property
@@ -191,6 +201,13 @@ class LocalChatModel(BaseChatModel):
         return str(self._tokenizer.apply_chat_template(_chat(messages), add_generation_prompt=True, tokenize=False))
 
 
+def cpu_does_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively; elsewhere bf16 is emulated and slower than float32."""
+    import torch
+
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def _chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
     return [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
 
@@ -214,12 +231,12 @@ def _until_stop(
         yield _chunk(pending, run_manager)
 
 
-def _scheduler(model: Any, name: str, max_batch: int, compile_decode: bool, window: int) -> BatchScheduler:
+def _scheduler(model: Any, name: str, cfg: LocalLLMSettings, window: int) -> BatchScheduler:
     """The batching scheduler; on CUDA with compilation on, a lone answer decodes through CUDA graphs."""
-    if model.device.type == "cuda" and compile_decode:
+    if model.device.type == "cuda" and cfg.compile:
         logger.info("compiling the decode step of %s (once, at start-up)", name)
         scheduler = BatchScheduler(
-            model, model_name=name, max_batch=max_batch, lone_decode="compiled", static_cache_len=window
+            model, model_name=name, max_batch=cfg.max_batch, lone_decode="compiled", static_cache_len=window
         )
         try:
             scheduler.warm_up()
@@ -227,7 +244,7 @@ def _scheduler(model: Any, name: str, max_batch: int, compile_decode: bool, wind
         except Exception as e:  # compilation is a speed-up, never a reason not to serve
             logger.warning("compiled decoding is unavailable for %s, decoding eagerly: %s", name, e)
             scheduler.close()
-    return BatchScheduler(model, model_name=name, max_batch=max_batch)
+    return BatchScheduler(model, model_name=name, max_batch=cfg.max_batch, cpu_threads=cfg.cpu_threads)
 
 
 def _text_pieces(tokenizer: Any, tokens: TokenStream) -> Iterator[str]:
@@ -258,11 +275,13 @@ def _chunk(text: str, run_manager: CallbackManagerForLLMRun | None) -> ChatGener
     return ChatGenerationChunk(message=AIMessageChunk(content=text))
 
 
-def _load_kwargs(device: str, load_in_4bit: bool) -> tuple[dict[str, Any], str]:
+def _load_kwargs(device: str, load_in_4bit: bool, cpu_dtype: str) -> tuple[dict[str, Any], str]:
     import torch
 
     if device != "cuda":
-        return {"dtype": torch.float32}, "none (fp32 on CPU)"
+        dtype = cpu_dtype if cpu_dtype != "auto" else ("bfloat16" if cpu_does_bf16() else "float32")
+        short = {"float32": "fp32", "bfloat16": "bf16"}[dtype]
+        return {"dtype": getattr(torch, dtype), "attn_implementation": cpu_attention.register()}, f"none ({short} on CPU)"
     if not load_in_4bit:
         return {"dtype": torch.bfloat16, "device_map": "cuda"}, "none (bf16)"
     if importlib.util.find_spec("bitsandbytes") is None:

@@ -14,7 +14,17 @@ class LocalLLMSettings(BaseModel):
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the local model runs.")
     load_in_4bit: bool = Field(True, description="Quantize to 4-bit NF4 with bitsandbytes when running on CUDA.")
-    cpu_threads: int | None = Field(None, ge=1, description="Torch threads on CPU; empty means torch's default.")
+    cpu_threads: int | None = Field(
+        None,
+        ge=1,
+        description="Cores the model's generation uses on CPU (empty: all); the app's other work "
+        "(embeddings, ingest) then computes on one core, so it does not slow answers down.",
+    )
+    cpu_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Weights and compute on CPU: auto is bfloat16 where the CPU does bf16 natively "
+        "(AVX512-BF16 or AMX), else float32.",
+    )
     compile: bool = Field(
         True, description="On CUDA, decode a lone answer through a static cache and a compiled, CUDA-graph forward."
     )

@@ -12,7 +12,8 @@ from sqlalchemy.orm import sessionmaker
 from chatbot.api_keys import ApiKeyStore
 from chatbot.history import ConversationStore
 from chatbot.llm import build_chat_model
-from chatbot.local_model import LocalChatModel  # imports torch/transformers only when a model is loaded
+from chatbot.cpu_threads import single_core_by_default
+from chatbot.local_model import LocalChatModel, resolve_device  # imports torch only when a model is used
 from chatbot.service import ChatService, TokenCounter
 from chatbot.settings import Settings
 from chatbot.template_store import TemplateStore
@@ -34,6 +35,8 @@ def build_services(
 ) -> Services:
     """Build everything from settings; tests may hand in an already loaded model or embeddings."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if llm is None and settings.llm.backend == "local" and resolve_device(settings.llm.local) == "cpu":
+        single_core_by_default()  # before any torch work: the cores go to the model's scheduler thread
     engine = open_database(settings.sqlalchemy_url)
     create_tables(engine)
     knowledge = build_knowledge_service(settings, embeddings=embeddings, engine=engine)
