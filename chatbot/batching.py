@@ -266,6 +266,7 @@ class _Batch:
     @classmethod
     def prefill(cls, model: Any, streams: list[TokenStream], running: _Batch | None) -> _Batch:
         import torch
+
         from chatbot.kv_cache import GrowingCache
 
         device = model.device
@@ -441,6 +442,7 @@ class _LoneBatch(_Batch):
 
     def dynamic(self) -> _Batch:
         import torch
+
         from chatbot.kv_cache import GrowingCache
 
         cache = GrowingCache()

@@ -6,15 +6,23 @@ spin between operations, and each of the thousand small operations of a decode s
 to be woken: on 2 cores a decode step of the bundled model took 80 ms from the scheduler's thread instead of 35 ms
 once the main thread had computed anything with 2 threads. So on the CPU the app gives the cores to the model's
 scheduler thread alone: every other thread (start-up, embeddings, ingest) computes on one core.
+
+A thread counts towards those teams as long as it lives, even one that computed on one core: three idle request
+threads that had each embedded a question halved the decode speed again. Embeddings are therefore computed in a
+short-lived thread of their own (PassingThreadEmbeddings), which takes its OpenMP state with it when it ends.
 """
 
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-logger = logging.getLogger(__name__)
+from langchain_core.embeddings import Embeddings
+
+T = TypeVar("T")
 
 
 def single_core_by_default() -> None:
@@ -45,3 +53,34 @@ def _openmp_setter() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
         return ctypes.CDLL("libgomp.so.1").omp_set_num_threads
     except (OSError, AttributeError):
         return None
+
+
+def in_passing_thread(work: Callable[..., T], *args: Any) -> T:
+    """Run `work(*args)` in a thread that ends when it returns; its result or its exception comes back here."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work(*args)
+        except BaseException as e:  # handed to the caller
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, name="ragdesk-cpu-work", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
+
+
+class PassingThreadEmbeddings(Embeddings):
+    """Embeddings computed each time in a thread of their own, so no request thread keeps torch state alive."""
+
+    def __init__(self, inner: Embeddings) -> None:
+        self.inner = inner
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return in_passing_thread(self.inner.embed_documents, texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return in_passing_thread(self.inner.embed_query, text)

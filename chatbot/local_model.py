@@ -281,7 +281,10 @@ def _load_kwargs(device: str, load_in_4bit: bool, cpu_dtype: str) -> tuple[dict[
     if device != "cuda":
         dtype = cpu_dtype if cpu_dtype != "auto" else ("bfloat16" if cpu_does_bf16() else "float32")
         short = {"float32": "fp32", "bfloat16": "bf16"}[dtype]
-        return {"dtype": getattr(torch, dtype), "attn_implementation": cpu_attention.register()}, f"none ({short} on CPU)"
+        return {
+            "dtype": getattr(torch, dtype),
+            "attn_implementation": cpu_attention.register(),
+        }, f"none ({short} on CPU)"
     if not load_in_4bit:
         return {"dtype": torch.bfloat16, "device_map": "cuda"}, "none (bf16)"
     if importlib.util.find_spec("bitsandbytes") is None:

@@ -10,15 +10,16 @@ from langchain_core.messages.utils import count_tokens_approximately
 from sqlalchemy.orm import sessionmaker
 
 from chatbot.api_keys import ApiKeyStore
+from chatbot.cpu_threads import PassingThreadEmbeddings, single_core_by_default
 from chatbot.history import ConversationStore
 from chatbot.llm import build_chat_model
-from chatbot.cpu_threads import single_core_by_default
 from chatbot.local_model import LocalChatModel, resolve_device  # imports torch only when a model is used
 from chatbot.service import ChatService, TokenCounter
 from chatbot.settings import Settings
 from chatbot.template_store import TemplateStore
 from chatbot.templates import ENGLISH_DEFAULT, AssistantTemplate
 from knowledge.database import create_tables, open_database
+from knowledge.embeddings import build_embeddings
 from knowledge.service import KnowledgeService, build_knowledge_service
 
 
@@ -37,6 +38,7 @@ def build_services(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if llm is None and settings.llm.backend == "local" and resolve_device(settings.llm.local) == "cpu":
         single_core_by_default()  # before any torch work: the cores go to the model's scheduler thread
+        embeddings = PassingThreadEmbeddings(embeddings or build_embeddings(settings.embeddings))
     engine = open_database(settings.sqlalchemy_url)
     create_tables(engine)
     knowledge = build_knowledge_service(settings, embeddings=embeddings, engine=engine)

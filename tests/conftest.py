@@ -25,6 +25,18 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "knowledge" / "samples"
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_given_back() -> Iterator[None]:
+    """A local model on the CPU takes the cores for its own thread (chatbot/cpu_threads.py); later tests get them
+    back."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def embeddings() -> Any:
     """The bundled all-MiniLM-L6-v2, loaded once."""

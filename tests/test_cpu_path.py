@@ -1,0 +1,170 @@
+"""The CPU path's pieces, each against what it replaces: the growing cache, the decode attention, packed linear
+layers, the choice of dtype and the sharing of cores between threads."""
+
+import threading
+
+import pytest
+import torch
+
+from chatbot import cpu_attention
+from chatbot.batching import BatchScheduler, Sampling
+from chatbot.cpu_linear import PackedLinear, pack_linear_layers
+from chatbot.cpu_threads import PassingThreadEmbeddings, in_passing_thread, use_cores_in_this_thread
+from chatbot.kv_cache import GrowingCache, GrowingLayer
+from chatbot.local_model import LocalChatModel, _load_kwargs
+from chatbot.settings import LLMSettings
+from tests.test_batching import PROMPTS, reference_greedy
+
+
+def sharp_llama(attn_implementation: str = "sdpa", dtype: torch.dtype = torch.float32):
+    """The batching tests' model (sharp attention: a wrong mask or offset changes the tokens), in any attention."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        initializer_range=0.4,
+        attn_implementation=attn_implementation,
+    )
+    return LlamaForCausalLM(config).to(dtype).eval()
+
+
+def test_the_growing_cache_returns_what_concatenation_returns() -> None:
+    layer, columns = GrowingLayer(), []
+    for n in (5, 1, 1, 300, 1):  # past the first spare room, so it also regrows
+        states = torch.randn(2, 3, n, 4)
+        keys, values = layer.update(states, -states)
+        columns.append(states)
+        expected = torch.cat(columns, dim=2)
+        assert torch.equal(keys, expected)
+        assert torch.equal(values, -expected)
+    assert layer.get_seq_length() == 308
+
+
+def test_a_growing_layer_adopts_tensors_set_from_outside_and_grows_on() -> None:
+    layer = GrowingLayer()
+    first = torch.randn(3, 2, 6, 4)
+    layer.update(first, first)
+    layer.keys, layer.values = first[[0, 2], :, 2:], first[[0, 2], :, 2:]  # rows leave, leading columns trimmed
+    step = torch.randn(2, 2, 1, 4)
+
+    keys, _ = layer.update(step, step)
+
+    assert torch.equal(keys, torch.cat([first[[0, 2], :, 2:], step], dim=2))
+
+
+def test_a_decode_step_does_not_copy_the_cache() -> None:
+    cache = GrowingCache()
+    cache.update(torch.randn(1, 2, 10, 4), torch.randn(1, 2, 10, 4), 0)
+    before = cache.layers[0].keys.data_ptr()
+
+    cache.update(torch.randn(1, 2, 1, 4), torch.randn(1, 2, 1, 4), 0)
+
+    assert cache.layers[0].keys.data_ptr() == before  # written into the spare room, not a new tensor
+    assert cache.get_seq_length() == 11
+
+
+def test_the_decode_attention_matches_sdpa_on_padded_batches() -> None:
+    """Batched greedy decoding through the CPU attention equals each request alone through plain generate."""
+    ours = sharp_llama(cpu_attention.register())
+    plain = sharp_llama("sdpa")
+    scheduler = BatchScheduler(ours, model_name="tiny", max_batch=8)
+
+    results = [list(s) for s in [scheduler.submit(p, Sampling(max_new_tokens=20), frozenset()) for p in PROMPTS]]
+
+    assert results == [reference_greedy(plain, p, 20) for p in PROMPTS]
+    scheduler.close()
+
+
+def test_the_decode_attention_is_sdpa_to_rounding_for_one_query() -> None:
+    module = torch.nn.Module()
+    module.num_key_value_groups = 3
+    query, key, value = torch.randn(2, 9, 1, 16), torch.randn(2, 3, 40, 16), torch.randn(2, 3, 40, 16)
+    mask = torch.ones(2, 1, 1, 40, dtype=torch.bool)
+    mask[1, ..., :7] = False  # the second row is left-padded
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(3, 1), value.repeat_interleave(3, 1), attn_mask=mask
+    ).transpose(1, 2)
+
+    out, _ = cpu_attention.attention(module, query, key, value, mask)
+
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_packed_linear_layers_compute_the_same_products(dtype) -> None:
+    layer = torch.nn.Linear(48, 24).to(dtype)
+    x = torch.randn(3, 5, 48, dtype=dtype)
+    with torch.inference_mode():
+        expected = layer(x)
+        packed = PackedLinear(layer)(x)
+    assert torch.allclose(packed.float(), expected.float(), atol=1e-2 if dtype == torch.bfloat16 else 1e-5)
+
+
+def test_a_packed_model_generates_what_the_plain_model_generates() -> None:
+    plain, packed = sharp_llama(), sharp_llama()
+    assert pack_linear_layers(packed) == 2 * 7 + 1  # q, k, v, o, gate, up, down per layer, and the vocabulary
+
+    assert [reference_greedy(packed, p, 12) for p in PROMPTS] == [reference_greedy(plain, p, 12) for p in PROMPTS]
+
+
+def test_the_cpu_dtype_follows_the_setting_and_the_cpu(monkeypatch) -> None:
+    monkeypatch.setattr("chatbot.local_model.cpu_does_bf16", lambda: False)
+    assert _load_kwargs("cpu", True, "auto")[1] == "none (fp32 on CPU)"
+    monkeypatch.setattr("chatbot.local_model.cpu_does_bf16", lambda: True)
+    assert _load_kwargs("cpu", True, "auto")[1] == "none (bf16 on CPU)"
+    assert _load_kwargs("cpu", True, "float32")[0]["dtype"] == torch.float32
+    assert _load_kwargs("cpu", True, "bfloat16")[0]["attn_implementation"] == cpu_attention.ATTENTION
+
+
+@pytest.mark.parametrize("cpu_dtype", ["float32", "bfloat16"])
+def test_the_loaded_cpu_model_reports_what_it_runs(tiny_model_dir, tmp_path, cpu_dtype) -> None:
+    cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu", "cpu_dtype": cpu_dtype})
+    llm = LocalChatModel.load(cfg, tmp_path)
+
+    assert llm.dtype == cpu_dtype
+    assert any(isinstance(m, PackedLinear) for m in llm._model.modules())
+    assert llm.invoke("you can return the item").content  # it still answers
+    llm.scheduler.close()
+
+
+def test_a_thread_takes_the_cores_without_changing_other_threads() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    seen = {}
+
+    def worker() -> None:
+        seen["worker"] = use_cores_in_this_thread(2)
+
+    def bystander() -> None:
+        torch.ones(1 << 16).sum()
+        seen["bystander"] = torch.get_num_threads()
+
+    try:
+        for target in (worker, bystander):
+            thread = threading.Thread(target=target)
+            thread.start()
+            thread.join()
+        assert seen == {"worker": 2, "bystander": 1}
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_work_in_a_passing_thread_returns_its_result_or_raises_its_error() -> None:
+    caller = threading.get_ident()
+    assert in_passing_thread(threading.get_ident) != caller
+    with pytest.raises(ZeroDivisionError):
+        in_passing_thread(lambda: 1 / 0)
+
+
+def test_passing_thread_embeddings_are_the_inner_embeddings(embeddings) -> None:
+    wrapped = PassingThreadEmbeddings(embeddings)
+    assert wrapped.embed_query("refund") == embeddings.embed_query("refund")
+    assert wrapped.embed_documents(["a", "b"]) == embeddings.embed_documents(["a", "b"])
