@@ -14,7 +14,6 @@ short-lived thread of their own (PassingThreadEmbeddings), which takes its OpenM
 
 from __future__ import annotations
 
-import ctypes
 import os
 import threading
 from collections.abc import Callable
@@ -35,24 +34,17 @@ def single_core_by_default() -> None:
 def use_cores_in_this_thread(cores: int | None = None) -> int:
     """Let the calling thread's torch work use `cores` cores (all of them by default); returns how many it got.
 
-    Only this thread's OpenMP setting changes, so threads started later still default to one core."""
+    torch keeps a thread's OpenMP and MKL thread counts per thread, and a process-wide default that threads take
+    on their first operation. Setting the count here also sets that default, so it is put back afterwards from a
+    thread that then ends: threads started later still compute on one core."""
     import torch
 
     cores = cores or os.cpu_count() or 1
-    torch.ones(1 << 16).sum()  # torch sets a thread's OpenMP threads on its first parallel operation: do that first
-    omp_set_num_threads = _openmp_setter()
-    if omp_set_num_threads is None:  # torch built without GNU OpenMP: its setting is process-wide
-        torch.set_num_threads(cores)
-    else:
-        omp_set_num_threads(cores)
+    default = torch.get_num_threads()  # this thread's first torch call: it takes the default now
+    torch.set_num_threads(cores)
+    if default != cores:
+        in_passing_thread(torch.set_num_threads, default)
     return int(torch.get_num_threads())
-
-
-def _openmp_setter() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    try:
-        return ctypes.CDLL("libgomp.so.1").omp_set_num_threads
-    except (OSError, AttributeError):
-        return None
 
 
 def in_passing_thread(work: Callable[..., T], *args: Any) -> T:
