@@ -310,10 +310,17 @@ class _Batch:
         self._sample_and_emit(out.logits[:, -1, :])
 
     def _sample_and_emit(self, logits: Any) -> None:
+        import torch
+
+        broken = torch.isnan(logits).any(dim=-1).tolist()  # a numerical fault: never stream its argmax as text
         chosen = _sample(logits, self.streams)
         self.tokens = chosen
         for row, (stream, token) in enumerate(zip(self.streams, chosen.tolist(), strict=True)):
-            if stream.cancelled or not stream._emit(token):
+            if broken[row]:
+                logger.error("the model's output for one answer was not a number; that answer was stopped")
+                stream._finish(ModelUnavailableError("The model failed while writing this answer. Please try again."))
+                self.live[row] = False
+            elif stream.cancelled or not stream._emit(token):
                 self.live[row] = False
 
     def without_finished(self) -> _Batch | None:

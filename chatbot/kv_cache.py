@@ -22,35 +22,37 @@ class GrowingLayer(DynamicLayer):
     def __init__(self, **kwargs: Any) -> None:
         self._key_buffer: Any = None
         self._value_buffer: Any = None
-        self._length = 0
+        self._key_length = self._value_length = 0  # apart: code that replaces both sets one, then reads the other
         super().__init__(**kwargs)
 
     @property  # type: ignore[override]
     def keys(self) -> Any:
-        return None if self._key_buffer is None else self._key_buffer[:, :, : self._length]
+        return None if self._key_buffer is None else self._key_buffer[:, :, : self._key_length]
 
     @keys.setter
     def keys(self, tensor: Any) -> None:  # someone replaced the tensor (trim, join, select rows): adopt it
-        self._key_buffer, self._length = _adopt(tensor)
+        self._key_buffer, self._key_length = _adopt(tensor)
 
     @property  # type: ignore[override]
     def values(self) -> Any:
-        return None if self._value_buffer is None else self._value_buffer[:, :, : self._length]
+        return None if self._value_buffer is None else self._value_buffer[:, :, : self._value_length]
 
     @values.setter
     def values(self, tensor: Any) -> None:
-        self._value_buffer, _ = _adopt(tensor)
+        self._value_buffer, self._value_length = _adopt(tensor)
 
     def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        start, end = self._length, self._length + key_states.shape[-2]
+        if self._key_length != self._value_length:
+            raise RuntimeError(f"cache keys ({self._key_length}) and values ({self._value_length}) differ in length")
+        start, end = self._key_length, self._key_length + key_states.shape[-2]
         if self._key_buffer is None or end > self._key_buffer.shape[-2]:
             self._key_buffer = _with_room(self.keys, key_states, end)
             self._value_buffer = _with_room(self.values, value_states, end)
         self._key_buffer[:, :, start:end] = key_states
         self._value_buffer[:, :, start:end] = value_states
-        self._length = end
+        self._key_length = self._value_length = end
         return self.keys, self.values
 
 

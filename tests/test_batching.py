@@ -221,3 +221,33 @@ def test_out_of_memory_during_generation_names_the_model_and_the_memory(tiny_mod
             list(stream)
         assert "GiB free of" in str(e.value)
         assert "MAX_BATCH" in str(e.value)
+
+
+class NaNAfter:
+    """The tiny model, except that from its `step`-th forward pass on, row 0's logits are not numbers while
+    another row shares the batch."""
+
+    def __init__(self, model, step: int) -> None:
+        self.inner, self.config, self.device = model, model.config, model.device
+        self.step, self.calls = step, 0
+
+    def __call__(self, **kwargs):
+        self.calls += 1
+        out = self.inner(**kwargs)
+        if self.calls >= self.step and out.logits.shape[0] > 1:
+            out.logits[0] = float("nan")
+        return out
+
+
+def test_an_answer_whose_numbers_break_fails_alone_and_the_others_go_on(tiny_model) -> None:
+    held = HeldModel(NaNAfter(tiny_model, step=4))
+    scheduler = BatchScheduler(held, model_name="tiny", max_batch=4)
+    held.pause()
+    broken, healthy = (scheduler.submit(p, Sampling(max_new_tokens=12), frozenset()) for p in PROMPTS[:2])
+    held.resume()
+
+    with pytest.raises(ModelUnavailableError, match="failed while writing this answer"):
+        list(broken)
+
+    assert list(healthy) == reference_greedy(tiny_model, PROMPTS[1], 12)
+    assert len(broken.generated) == 3  # the tokens before the fault, none after

@@ -14,6 +14,7 @@ from chatbot.kv_cache import GrowingCache, GrowingLayer
 from chatbot.local_model import LocalChatModel, _load_kwargs
 from chatbot.settings import LLMSettings
 from tests.test_batching import PROMPTS, reference_greedy
+from tests.tiny_model import HeldModel
 
 
 def sharp_llama(attn_implementation: str = "sdpa", dtype: torch.dtype = torch.float32):
@@ -59,6 +60,17 @@ def test_a_growing_layer_adopts_tensors_set_from_outside_and_grows_on() -> None:
     assert torch.equal(keys, torch.cat([first[[0, 2], :, 2:], step], dim=2))
 
 
+def test_replacing_the_keys_leaves_the_values_as_they_were() -> None:
+    """A batch that joins a longer one pads its keys first, then reads its values to pad them too."""
+    layer = GrowingLayer()
+    states = torch.randn(1, 2, 5, 4)
+    layer.update(states, -states)
+
+    layer.keys = torch.cat([torch.zeros(1, 2, 3, 4), layer.keys], dim=2)
+
+    assert torch.equal(layer.values, -states)  # not 8 columns, 3 of them the buffer's unused room
+
+
 def test_a_decode_step_does_not_copy_the_cache() -> None:
     cache = GrowingCache()
     cache.update(torch.randn(1, 2, 10, 4), torch.randn(1, 2, 10, 4), 0)
@@ -79,6 +91,27 @@ def test_the_decode_attention_matches_sdpa_on_padded_batches() -> None:
     results = [list(s) for s in [scheduler.submit(p, Sampling(max_new_tokens=20), frozenset()) for p in PROMPTS]]
 
     assert results == [reference_greedy(plain, p, 20) for p in PROMPTS]
+    scheduler.close()
+
+
+def test_a_longer_prompt_joining_a_running_batch_pads_the_running_rows() -> None:
+    """The running request's cache is shorter than the newcomer's prompt: its rows are the ones left-padded."""
+    model = sharp_llama(cpu_attention.register())
+    held = HeldModel(model)
+    held.pause_after = 3
+    scheduler = BatchScheduler(held, model_name="tiny", max_batch=4)
+    first = scheduler.submit(PROMPTS[2], Sampling(max_new_tokens=30), frozenset())
+    tokens = iter(first)
+    head = [next(tokens) for _ in range(3)]
+    late = scheduler.submit(PROMPTS[1], Sampling(max_new_tokens=15), frozenset())
+    held.resume()
+
+    late_result = list(late)
+    first_result = head + list(tokens)
+
+    plain = sharp_llama("sdpa")
+    assert first_result == reference_greedy(plain, PROMPTS[2], 30)
+    assert late_result == reference_greedy(plain, PROMPTS[1], 15)
     scheduler.close()
 
 
