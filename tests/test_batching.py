@@ -7,7 +7,7 @@ import torch
 
 from chatbot.batching import BatchScheduler, Sampling
 from chatbot.errors import ModelUnavailableError
-from tests.tiny_model import HeldModel
+from tests.tiny_model import HeldModel, sharp_llama
 
 PROMPTS = [
     [5, 9, 12, 7],
@@ -20,21 +20,7 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    """Random weights large enough that attention is sharp: a wrong mask or position changes the tokens."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        initializer_range=0.4,
-    )
-    return LlamaForCausalLM(config).eval()
+    return sharp_llama()
 
 
 def reference_greedy(model, prompt: list[int], n: int) -> list[int]:

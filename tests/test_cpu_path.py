@@ -14,26 +14,7 @@ from chatbot.kv_cache import GrowingCache, GrowingLayer
 from chatbot.local_model import LocalChatModel, _load_kwargs
 from chatbot.settings import LLMSettings
 from tests.test_batching import PROMPTS, reference_greedy
-from tests.tiny_model import HeldModel
-
-
-def sharp_llama(attn_implementation: str = "sdpa", dtype: torch.dtype = torch.float32):
-    """The batching tests' model (sharp attention: a wrong mask or offset changes the tokens), in any attention."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=64,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        initializer_range=0.4,
-        attn_implementation=attn_implementation,
-    )
-    return LlamaForCausalLM(config).to(dtype).eval()
+from tests.tiny_model import HeldModel, sharp_llama
 
 
 def test_the_growing_cache_returns_what_concatenation_returns() -> None:

@@ -114,3 +114,23 @@ class HeldModel:
         """Let forward passes run again: all of them, or only the next `steps`."""
         self.pause_after = None if steps is None else self.calls + steps
         self._go.set()
+
+
+def sharp_llama(attn_implementation: str = "sdpa", dtype: Any = None) -> Any:
+    """The batching tests' model (sharp attention: a wrong mask or offset changes the tokens), in any attention."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        initializer_range=0.4,
+        attn_implementation=attn_implementation,
+    )
+    return LlamaForCausalLM(config).to(dtype or torch.float32).eval()
