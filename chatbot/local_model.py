@@ -205,7 +205,8 @@ def cpu_does_bf16() -> bool:
     """Whether this CPU computes in bfloat16 natively; elsewhere bf16 is emulated and slower than float32."""
     import torch
 
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)  # torch's own CPU probes (private, so guarded)
 
 
 def _chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
