@@ -88,7 +88,7 @@ def open_widget(browser, url: str):  # type: ignore[no-untyped-def]
 
 
 def test_widget_in_a_portal_page_chats_as_the_signed_in_user(portal, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     app_url, portal_url, folder = portal
     token = sign_portal_token(SECRET, "alice-42", "Alice")
@@ -97,7 +97,8 @@ def test_widget_in_a_portal_page_chats_as_the_signed_in_user(portal, tmp_path: P
         page, frame = open_widget(browser, f"{portal_url}/{portal_page(folder, 'home.html', app_url, token)}")
         frame.locator("#chat").get_by_text("Hi Alice!").wait_for()
         assert frame.locator("#embed-title").inner_text() == "Lumora help"
-        assert frame.locator("#send").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(170, 0, 0)"
+        # the portal's brand colour; waited for, since the button fades into it (a CSS transition)
+        expect(frame.locator("#send")).to_have_css("background-color", "rgb(170, 0, 0)")
         frame.locator("#question textarea").fill("x" * 5000)  # over the 4,000-character limit
         frame.locator("#send").click()
         frame.locator("#chat").get_by_text("too long").wait_for()
