@@ -89,11 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prepare-only", action="store_true", help="prepare models and samples, then exit")
     args = parser.parse_args(argv)
 
+    from pydantic import ValidationError
+
     from chatbot.settings import Settings
     from chatbot.wiring import build_services
     from ingest.pipeline import IngestPipeline
+    from knowledge.settings import describe_invalid_settings
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        print(f"error: invalid settings: {describe_invalid_settings(e)}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     services = build_services(settings)
     pipeline = IngestPipeline(services.knowledge)

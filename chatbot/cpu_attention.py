@@ -43,12 +43,9 @@ def attention(
     kv_heads, columns = key.shape[1], key.shape[2]
     grouped = query.reshape(rows, kv_heads, heads // kv_heads, dim)  # the query heads that share a key/value head
     scores = torch.matmul(grouped, key.transpose(-1, -2)).float() * (dim**-0.5 if scaling is None else scaling)
-    if attention_mask is not None:
-        mask = attention_mask.reshape(rows, 1, 1, columns) if attention_mask.dtype == torch.bool else None
-        if mask is None:  # an additive float mask
-            scores = scores + attention_mask.reshape(rows, 1, 1, columns).float()
-        else:
-            scores = scores.masked_fill(~mask, float("-inf"))
+    if attention_mask is not None:  # bool (True = attend) or additive
+        mask = attention_mask.reshape(rows, 1, 1, columns)
+        scores = scores.masked_fill(~mask, float("-inf")) if mask.dtype == torch.bool else scores + mask.float()
     weights = torch.softmax(scores, dim=-1).to(value.dtype)
     out = torch.matmul(weights, value)  # [rows, kv_heads, group, dim]
     return out.reshape(rows, 1, heads, dim), None

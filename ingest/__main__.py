@@ -7,12 +7,13 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from ingest.pipeline import IngestPipeline, expand_paths
 from knowledge.errors import RagdeskError
 from knowledge.service import KnowledgeService, build_knowledge_service
-from knowledge.settings import KnowledgeSettings
+from knowledge.settings import KnowledgeSettings, describe_invalid_settings
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,7 +35,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = KnowledgeSettings()
+    try:
+        settings = KnowledgeSettings()
+    except ValidationError as e:
+        print(f"error: invalid settings: {describe_invalid_settings(e)}", file=sys.stderr)
+        return 2
     kb = args.kb or settings.default_kb
     knowledge = build_knowledge_service(settings)
     try:

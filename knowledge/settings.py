@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,3 +69,11 @@ class KnowledgeSettings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'ragdesk.sqlite3'}"
+
+
+def describe_invalid_settings(error: ValidationError) -> str:
+    """One line naming each invalid setting by its environment variable, and what is wrong with it."""
+    return "; ".join(
+        f"RAGDESK_{'__'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+        for problem in error.errors()
+    )

@@ -28,3 +28,14 @@ def test_nested_environment_variables_configure_their_section(monkeypatch, tmp_p
     assert settings.llm.openai.base_url == "http://vllm:8000/v1"
     assert settings.sqlalchemy_url == f"sqlite:///{tmp_path / 'ragdesk.sqlite3'}"
     assert settings.models_path == tmp_path / "models"
+
+
+def test_an_invalid_setting_stops_the_app_with_one_line_naming_it(monkeypatch, capsys) -> None:
+    from app import main
+
+    monkeypatch.setenv("RAGDESK_LLM__LOCAL__CPU_DTYPE", "float16")
+
+    assert main([]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: invalid settings: RAGDESK_LLM__LOCAL__CPU_DTYPE: Input should be")
+    assert "\n" not in error
