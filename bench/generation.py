@@ -9,11 +9,13 @@ CPU: "plain generate" is plain transformers `generate` on the fp32 model with it
 decode attention of chatbot/cpu_attention.py; the growing cache of chatbot/kv_cache.py; the batching scheduler).
 
 GPU: for each model, "ours" is RAGDesk's path (bitsandbytes NF4 weights, the batching scheduler, a compiled
-CUDA-graph decode for a lone request) and "bf16 eager" is plain transformers `generate` on bf16 weights, one
-request at a time (what an app serving plain `generate` does with concurrent customers). Printed per path:
-time to first token for a 2,048-token prompt, decode tokens/s at batch 1, aggregate decode tokens/s and p99
-time to first token with 1, 4 and 16 concurrent streams, GPU memory, and the effective memory-bandwidth
-fraction (weight bytes read per decode step x steps/s / the card's HBM bandwidth). Needs bitsandbytes.
+CUDA-graph decode for a lone request), "ours + batch graphs" the same with concurrent answers in static cache
+slots, one captured CUDA graph per batch shape (RAGDESK_LLM__LOCAL__BATCH_GRAPHS), and "bf16 eager" is plain
+transformers `generate` on bf16 weights, one request at a time (what an app serving plain `generate` does
+with concurrent customers). Printed per path: time to first token for a 2,048-token prompt, decode tokens/s at
+batch 1, aggregate decode tokens/s and p99 time to first token with 1, 4 and 16 concurrent streams, GPU memory,
+and the effective memory-bandwidth fraction (weight bytes read per decode step x steps/s / the card's HBM
+bandwidth). Needs bitsandbytes.
 
 The 7B-shaped model is built from Qwen2.5-7B-Instruct's configuration with random weights (no download):
 its speed is the real model's, its text is noise. Prompts are random token ids, a fresh one per request.
@@ -153,16 +155,19 @@ class Ours:
 
     label = "ours"
 
-    def __init__(self, model: Any, lone_decode: str, context: int) -> None:
+    def __init__(self, model: Any, lone_decode: str, context: int, slot_decode: str = "off") -> None:
         from chatbot.batching import BatchScheduler
 
         self.scheduler = BatchScheduler(
             model,
             model_name="bench",
             max_batch=16,
-            lone_decode=lone_decode,
-            static_cache_len=context,  # type: ignore[arg-type]
+            lone_decode=lone_decode,  # type: ignore[arg-type]
+            slot_decode=slot_decode,  # type: ignore[arg-type]
+            static_cache_len=context,
         )
+        if slot_decode != "off":
+            self.scheduler.warm_up()  # compiles the lone step, captures the first batch graph
 
     def run(self, prompts: list[list[int]], new_tokens: int) -> list[tuple[float, float, int]]:
         """(ttft, total, tokens) per request, all submitted at once."""
@@ -294,19 +299,25 @@ def gpu_main(args: argparse.Namespace) -> None:
             model, tokenizer_vocab = load_gpu_model(name, quantized=path == "nf4 ours", models_dir=args.models_dir)
             weights = torch.cuda.memory_allocated()
             per_step = weight_bytes_per_step(model)
-            engine = Ours(model, args.lone_decode, 8192) if path == "nf4 ours" else PlainGenerate(model)
-            streams = args.streams if path == "nf4 ours" else args.baseline_streams
-            figures = measure(
-                engine, tokenizer_vocab, args.prompt_tokens, args.new_tokens, streams, seed=7, repeats=args.repeats
-            )
-            figures["weights_gib"] = weights / 2**30
-            figures["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
-            if bandwidth:
-                figures["bw_fraction"] = per_step * figures["decode_tok_s"] / (bandwidth * 1e12)
-            rows.append((name, path, figures))
-            print(name, path, " ".join(f"{k}={v:.3f}" for k, v in figures.items()), flush=True)
-            engine.close()
-            del engine, model
+            variants = [(path, "off")]
+            if path == "nf4 ours" and args.batch_graphs:
+                variants.append(("nf4 ours + batch graphs", "graphs"))
+            for label, slots in variants:
+                torch.cuda.reset_peak_memory_stats()
+                engine = Ours(model, args.lone_decode, 8192, slots) if path == "nf4 ours" else PlainGenerate(model)
+                streams = args.streams if path == "nf4 ours" else args.baseline_streams
+                figures = measure(
+                    engine, tokenizer_vocab, args.prompt_tokens, args.new_tokens, streams, seed=7, repeats=args.repeats
+                )
+                figures["weights_gib"] = weights / 2**30
+                figures["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+                if bandwidth:
+                    figures["bw_fraction"] = per_step * figures["decode_tok_s"] / (bandwidth * 1e12)
+                rows.append((name, label, figures))
+                print(name, label, " ".join(f"{k}={v:.3f}" for k, v in figures.items()), flush=True)
+                engine.close()
+                del engine
+            del model
             torch.cuda.empty_cache()
     print_table(rows, args.streams)
 
@@ -346,14 +357,14 @@ def print_table(rows: list[tuple[str, str, dict]], streams: list[int]) -> None:
         cells += [f"{f['weights_gib']:.2f}", f"{f['peak_gib']:.2f}", f"{f.get('bw_fraction', float('nan')):.2f}"]
         print("| " + " | ".join(cells) + " |")
     by = {(name, path): f for name, path, f in rows}
-    for name in dict.fromkeys(name for name, _, _ in rows):
-        ours, base = by.get((name, "nf4 ours")), by.get((name, "bf16 eager"))
-        if not ours or not base:
+    for name, path, ours in rows:
+        base = by.get((name, "bf16 eager"))
+        if not path.startswith("nf4 ours") or not base:
             continue
-        line = f"{name}: nf4/bf16 decode b1 = {ours['decode_tok_s'] / base['decode_tok_s']:.2f}x"
+        line = f"{name} {path}: nf4/bf16 decode b1 = {ours['decode_tok_s'] / base['decode_tok_s']:.2f}x"
         if 1 in streams and 16 in streams:
-            line += f"; ours 16 streams / 1 stream aggregate = {ours['agg_tok_s@16'] / ours['agg_tok_s@1']:.1f}x"
-            line += f"; ours p99 TTFT @16 = {ours['p99_ttft_s@16']:.2f} s"
+            line += f"; 16 streams / 1 stream aggregate = {ours['agg_tok_s@16'] / ours['agg_tok_s@1']:.1f}x"
+            line += f"; p99 TTFT @16 = {ours['p99_ttft_s@16']:.2f} s"
         print(line)
 
 
@@ -406,6 +417,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="lone requests whose median TTFT/decode is reported")
     parser.add_argument("--cpu-dtype", default="auto", choices=["auto", "float32", "bfloat16"], help="ours, on --cpu")
     parser.add_argument("--lone-decode", default="compiled", choices=["off", "static", "compiled"])
+    parser.add_argument(
+        "--no-batch-graphs",
+        dest="batch_graphs",
+        action="store_false",
+        help="GPU: skip the row for concurrent answers in cache slots with captured CUDA graphs",
+    )
     parser.add_argument("--hbm-tbs", type=float, default=None, help="HBM bandwidth in TB/s if the GPU is unknown")
     parser.add_argument("--models-dir", type=Path, default=Path("data/models"))
     args = parser.parse_args()

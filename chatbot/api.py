@@ -302,5 +302,6 @@ def _llm_health(services: Services) -> dict[str, Any]:
             "max_batch": scheduler.max_batch,
             "answers_in_progress": scheduler.active,
             "compiled_decode": scheduler.compiled,
+            "batch_graphs": scheduler.batch_graphs,
         }
     return health

@@ -8,7 +8,9 @@ batch at the next step and frees its slot.
 
 On CUDA a lone request can decode through a static cache and a compiled, CUDA-graph-replayed forward
 (`lone_decode="compiled"`): one customer gets the card's speed without Python overhead per layer. When a second
-request arrives, the lone request's cache is copied into the batch and both go on together.
+request arrives, the lone request's cache is copied into the batch and both go on together. With
+`slot_decode="graphs"` that batch keeps each answer in a static cache slot and replays one captured CUDA graph
+per batch shape (chatbot/slot_decode.py); answers too long for a slot go to the dynamic batch.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ import weakref
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from chatbot.errors import ModelUnavailableError
+
+if TYPE_CHECKING:
+    from chatbot.slot_decode import SlotDecoder
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +113,7 @@ class BatchScheduler:
         max_batch: int = 16,
         prefill_tokens: int = 16384,
         lone_decode: Literal["off", "static", "compiled"] = "off",
+        slot_decode: Literal["off", "eager", "graphs"] = "off",
         static_cache_len: int = 8192,
         cpu_threads: int | None = None,
     ) -> None:
@@ -117,6 +123,11 @@ class BatchScheduler:
         self.max_batch = max_batch
         self.prefill_tokens = prefill_tokens
         self._lone = None if lone_decode == "off" else _LoneDecoder(model, static_cache_len, lone_decode == "compiled")
+        self._slots = None
+        if slot_decode != "off":
+            from chatbot.slot_decode import SlotDecoder
+
+            self._slots = SlotDecoder(model, max_batch, static_cache_len, graphs=slot_decode == "graphs")
         self._waiting: deque[TokenStream] = deque()
         self._wake = threading.Condition()
         self._batch: _Batch | None = None
@@ -144,6 +155,11 @@ class BatchScheduler:
     def compiled(self) -> bool:
         """Whether a lone request decodes through the compiled, CUDA-graph step."""
         return self._lone is not None and self._lone.compiled
+
+    @property
+    def batch_graphs(self) -> bool:
+        """Whether concurrent answers decode in cache slots through captured CUDA graphs."""
+        return self._slots is not None and self._slots.graphs
 
     @property
     def active(self) -> int:
@@ -187,11 +203,8 @@ class BatchScheduler:
                 with torch.inference_mode():
                     if self._batch is not None:
                         self._batch = self._batch.without_finished()
-                    if admitted and self._batch is None and len(admitted) == 1 and self._fits_lone(admitted[0]):
-                        self._batch = self._lone.prefill(admitted[0])  # type: ignore[union-attr]
-                    elif admitted:
-                        running = self._batch.dynamic() if self._batch else None
-                        self._batch = _Batch.prefill(self._model, admitted, running)
+                    if admitted:
+                        self._batch = self._admit(admitted)
                     elif self._batch is not None:
                         self._batch.decode(self._model)
                 self.steps += 1
@@ -212,10 +225,30 @@ class BatchScheduler:
     def _fits_lone(self, stream: TokenStream) -> bool:
         return self._lone is not None and self._lone.fits(stream)
 
+    def _admit(self, admitted: list[TokenStream]) -> _Batch:
+        """Prefill the admitted requests and join them to the running batch, on the fastest path that fits."""
+        if self._batch is None and len(admitted) == 1 and self._fits_lone(admitted[0]):
+            return self._lone.prefill(admitted[0])  # type: ignore[union-attr]
+        if self._fit_slots(admitted):
+            return _SlotBatch.admit(self._slots, self._model, admitted, self._batch)  # type: ignore[arg-type]
+        running = self._batch.dynamic() if self._batch else None
+        return _Batch.prefill(self._model, admitted, running)
+
+    def _fit_slots(self, admitted: list[TokenStream]) -> bool:
+        """Whether these requests and the running ones can all decode in cache slots."""
+        if self._slots is None or not (self._batch is None or isinstance(self._batch, (_LoneBatch, _SlotBatch))):
+            return False
+        streams = [*admitted, *(self._batch.streams if self._batch else [])]
+        return all(self._slots.fits(len(s.prompt_ids), s.sampling.max_new_tokens) for s in streams)
+
     def warm_up(self) -> None:
-        """Run one short request through each path so compilation happens before the first customer."""
+        """Run short requests through each path so compilation and graph capture happen before the first customer."""
         for _ in range(2 if self._lone else 1):
             list(self.submit([1, 2, 3, 4], Sampling(max_new_tokens=4), frozenset(), timeout_s=900))
+        if self._slots:
+            pair = [self.submit([1, 2, 3, 4], Sampling(max_new_tokens=4), frozenset(), timeout_s=900) for _ in "ab"]
+            for stream in pair:
+                list(stream)
 
     def _next_admissions(self) -> list[TokenStream]:
         with self._wake:
@@ -466,6 +499,86 @@ class _LoneBatch(_Batch):
             return self
         self.streams[0]._finish()
         return None
+
+
+class _SlotBatch(_Batch):
+    """The running requests in cache slots: row i lives in slot i, so a step reads only the first slots."""
+
+    def __init__(self, decoder: SlotDecoder, streams: list[TokenStream]) -> None:
+        super().__init__(streams, None, None, decoder.tokens[: len(streams)], None)
+        self.decoder = decoder
+
+    @classmethod
+    def admit(cls, decoder: SlotDecoder, model: Any, streams: list[TokenStream], running: _Batch | None) -> _SlotBatch:
+        """Prefill the new requests together, then load each one's cache into the next free slot."""
+        batch = running if isinstance(running, _SlotBatch) else cls(decoder, [])
+        if isinstance(running, _LoneBatch):
+            lone = running.decoder.cache.layers
+            batch._load(running.streams[0], lone, 0, (0, running.length), running.tokens[0], running.live[0])
+        fresh = _Batch.prefill(model, streams, None)
+        width = fresh.mask.shape[1]
+        for row, stream in enumerate(fresh.streams):
+            columns = (width - len(stream.prompt_ids), width)
+            batch._load(stream, fresh.cache.layers, row, columns, fresh.tokens[row], fresh.live[row])
+        return batch
+
+    def _load(
+        self, stream: TokenStream, layers: Any, row: int, columns: tuple[int, int], token: Any, live: bool
+    ) -> None:
+        """Add a request whose cache is row `row`, columns [start, end) of `layers`."""
+        start, end = columns
+        cached = [(layer.keys[row, :, start:end], layer.values[row, :, start:end]) for layer in layers]
+        self.decoder.load(len(self.streams), cached, token, end - start)
+        self.streams.append(stream)
+        self.live.append(live)
+
+    def decode(self, model: Any) -> None:
+        rows = len(self.streams)
+        self._sample_and_emit(self.decoder.step(rows))
+        self.decoder.tokens[:rows] = self.tokens
+
+    def without_finished(self) -> _Batch | None:
+        """Drop ended rows; the remaining ones move down to the first slots, in order."""
+        for row, stream in enumerate(self.streams):
+            if self.live[row] and stream.cancelled:
+                self.live[row] = False
+        if all(self.live):
+            return self
+        keep = [row for row, live in enumerate(self.live) if live]
+        for row, stream in enumerate(self.streams):
+            if not self.live[row]:
+                stream._finish()
+        for target, source in enumerate(keep):
+            if source != target:
+                self.decoder.move(source, target)
+        for slot in range(len(keep), len(self.streams)):
+            self.decoder.free(slot)
+        self.streams = [self.streams[row] for row in keep]
+        self.live = [True] * len(keep)
+        return self if keep else None
+
+    def dynamic(self) -> _Batch:
+        """This batch as an ordinary one (left-padded growing cache), for a request too long for a slot."""
+        import torch
+
+        from chatbot.kv_cache import GrowingCache
+
+        rows = len(self.streams)
+        lengths = self.decoder.lengths[:rows]
+        width = max(lengths)
+        cache = GrowingCache()
+        for index in range(len(self.decoder.cache.slot_layers)):  # type: ignore[union-attr]
+            cached = [self.decoder.cached(row, index) for row in range(rows)]
+            keys = torch.stack([_pad_left(k, width, 1) for k, _ in cached])
+            values = torch.stack([_pad_left(v, width, 1) for _, v in cached])
+            cache.update(keys, values, index)
+        columns = torch.arange(width, device=self.decoder.tokens.device)
+        lengths_t = torch.tensor(lengths, device=columns.device)
+        mask = (columns[None, :] >= width - lengths_t[:, None]).long()
+        tokens = self.decoder.tokens[:rows].clone()
+        for slot in range(rows):
+            self.decoder.free(slot)
+        return _Batch(self.streams, cache, mask, tokens, lengths_t)
 
 
 def _pad_left(tensor: Any, width: int, dim: int) -> Any:

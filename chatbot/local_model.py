@@ -233,17 +233,23 @@ def _until_stop(
 
 
 def _scheduler(model: Any, name: str, cfg: LocalLLMSettings, window: int) -> BatchScheduler:
-    """The batching scheduler; on CUDA with compilation on, a lone answer decodes through CUDA graphs."""
-    if model.device.type == "cuda" and cfg.compile:
-        logger.info("compiling the decode step of %s (once, at start-up)", name)
+    """The batching scheduler; on CUDA a lone answer can decode through a compiled CUDA-graph step, and
+    concurrent answers through static cache slots and captured CUDA graphs."""
+    if model.device.type == "cuda" and (cfg.compile or cfg.batch_graphs):
+        logger.info("preparing the CUDA-graph decode of %s (once, at start-up)", name)
         scheduler = BatchScheduler(
-            model, model_name=name, max_batch=cfg.max_batch, lone_decode="compiled", static_cache_len=window
+            model,
+            model_name=name,
+            max_batch=cfg.max_batch,
+            lone_decode="compiled" if cfg.compile else "off",
+            slot_decode="graphs" if cfg.batch_graphs else "off",
+            static_cache_len=window,
         )
         try:
             scheduler.warm_up()
             return scheduler
         except Exception as e:  # compilation is a speed-up, never a reason not to serve
-            logger.warning("compiled decoding is unavailable for %s, decoding eagerly: %s", name, e)
+            logger.warning("CUDA-graph decoding is unavailable for %s, decoding eagerly: %s", name, e)
             scheduler.close()
     return BatchScheduler(model, model_name=name, max_batch=cfg.max_batch, cpu_threads=cfg.cpu_threads)
 

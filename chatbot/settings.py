@@ -28,6 +28,11 @@ class LocalLLMSettings(BaseModel):
     compile: bool = Field(
         True, description="On CUDA, decode a lone answer through a static cache and a compiled, CUDA-graph forward."
     )
+    batch_graphs: bool = Field(
+        False,
+        description="On CUDA, decode concurrent answers in static cache slots, replaying one CUDA graph per batch "
+        "shape (slots use max_batch x context_window tokens of KV memory). Not yet measured on a GPU, so off.",
+    )
     max_batch: int = Field(
         16, ge=1, le=256, description="Answers the local model generates together; more customers wait for a slot."
     )

@@ -114,8 +114,38 @@ def test_compiled_lone_decode_matches_and_hands_over_to_the_batch(fp32_nf4_model
     scheduler.close()
 
 
-def test_sixteen_customers_at_once_all_stream(model_dir: Path, tmp_path: Path) -> None:
-    llm = load(model_dir, tmp_path)
+def test_batch_graphs_match_sequential_greedy_through_joins_and_endings(fp32_nf4_model) -> None:
+    """Concurrent answers in cache slots, each step a replayed CUDA graph: the same tokens as each alone."""
+    scheduler = BatchScheduler(
+        fp32_nf4_model,
+        model_name="tiny",
+        max_batch=8,
+        lone_decode="compiled",
+        slot_decode="graphs",
+        static_cache_len=512,
+    )
+    scheduler.warm_up()
+    first = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=300), frozenset())
+    tokens = iter(first)
+    head = [next(tokens) for _ in range(5)]  # alone on the compiled step, then handed over to a slot
+    lengths = [24, 7, 40, 3]
+    late = [
+        scheduler.submit(p, Sampling(max_new_tokens=n), frozenset()) for p, n in zip(PROMPTS[1:], lengths, strict=True)
+    ]
+
+    assert [list(s) for s in late] == [
+        reference(fp32_nf4_model, p, n) for p, n in zip(PROMPTS[1:], lengths, strict=True)
+    ]
+    assert head + list(tokens) == reference(fp32_nf4_model, PROMPTS[0], 300)
+    assert scheduler.batch_graphs  # no capture failed over to eager steps
+    assert len(scheduler._slots._captured) >= 2  # several batch shapes were captured and replayed
+    scheduler.close()
+
+
+@pytest.mark.parametrize("batch_graphs", [False, True])
+def test_sixteen_customers_at_once_all_stream(model_dir: Path, tmp_path: Path, batch_graphs: bool) -> None:
+    llm = load(model_dir, tmp_path, batch_graphs=batch_graphs)
+    assert llm.scheduler.batch_graphs == batch_graphs
     answers: dict[int, list[str]] = {}
 
     def customer(i: int) -> None:
