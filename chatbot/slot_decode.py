@@ -44,7 +44,7 @@ class SlotLayer(CacheLayerMixin):
         self.values[:rows].scatter_(2, at, value_states)
         return self.keys[:rows, :, :columns], self.values[:rows, :, :columns]
 
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+    def get_mask_sizes(self, *args: Any, **kwargs: Any) -> tuple[int, int]:  # its argument differs by version
         return self.owner.window[1], 0
 
     def get_seq_length(self) -> int:
@@ -52,6 +52,8 @@ class SlotLayer(CacheLayerMixin):
 
     def get_max_length(self) -> int:
         return int(self.keys.shape[2])
+
+    get_max_cache_shape = get_max_length  # its name in earlier transformers
 
 
 class SlotCache(Cache):

@@ -134,3 +134,39 @@ def test_slot_step_rows_past_the_live_ones_do_not_change_live_logits() -> None:
 
     torch.testing.assert_close(pair[0], alone[0])
     torch.testing.assert_close(padded[0], alone[0])
+
+
+def test_many_customers_arriving_and_leaving_at_random_all_get_their_own_answer(tiny_model) -> None:
+    """More requests than slots, arriving from threads at random moments; some readers leave early."""
+    import random
+    import threading
+
+    scheduler = slot_scheduler(tiny_model, static_cache_len=96)
+    scheduler.max_batch = 4  # the decoder has 8 slots; admissions stop at 4, so rows come and go often
+    rng = random.Random(5)
+    jobs = [(rng.choice(PROMPTS), rng.randint(1, 40), rng.random() < 0.25, rng.random() * 0.05) for _ in range(14)]
+    results: dict[int, list[int]] = {}
+
+    def customer(i: int) -> None:
+        prompt, n, leaves, delay = jobs[i]
+        threading.Event().wait(delay)
+        stream = scheduler.submit(prompt, Sampling(max_new_tokens=n), frozenset())
+        tokens = []
+        for token in stream:
+            tokens.append(token)
+            if leaves and len(tokens) == n // 2:
+                stream.close()
+                break
+        results[i] = tokens
+
+    threads = [threading.Thread(target=customer, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    for i, (prompt, n, leaves, _) in enumerate(jobs):
+        expected = reference_greedy(tiny_model, prompt, n)
+        assert results[i] == (expected[: n // 2] if leaves and n // 2 else expected), i
+    assert scheduler.largest_batch > 1
+    scheduler.close(wait_s=5)
