@@ -109,10 +109,12 @@ class LocalChatModel(BaseChatModel):
             raise ModelUnavailableError(f"Could not load the model '{source}': {e}") from e
         model.eval()
         if device == "cpu":
-            from chatbot.cpu_linear import pack_linear_layers
+            from chatbot.cpu_linear import pack_linear_layers, uses_int8_decode
 
             model.to("cpu")  # type: ignore[arg-type]
-            pack_linear_layers(model)
+            pack_linear_layers(model, int8_decode=cfg.local.cpu_int8_decode)
+            if uses_int8_decode(model):
+                quantization = quantization.replace("none (", "int8 decode weights (")
         name = cfg.local.model or "bundled SmolLM2-135M-Instruct"
         logger.info("llm backend=local model=%s device=%s quantization=%s", name, device, quantization)
         if device == "cpu":

@@ -25,6 +25,11 @@ class LocalLLMSettings(BaseModel):
         description="Weights and compute on CPU: auto is bfloat16 where the CPU does bf16 natively "
         "(AVX512-BF16 or AMX), else float32.",
     )
+    cpu_int8_decode: bool = Field(
+        True,
+        description="With bf16 on CPU, decode steps of one or two answers read an int8 copy of the decoder's "
+        "weights (one scale per output row): ~17% faster; prefill stays bf16. Wording of answers can differ.",
+    )
     compile: bool = Field(
         True, description="On CUDA, decode a lone answer through a static cache and a compiled, CUDA-graph forward."
     )

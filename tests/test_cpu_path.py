@@ -8,7 +8,7 @@ import torch
 
 from chatbot import cpu_attention
 from chatbot.batching import BatchScheduler, Sampling
-from chatbot.cpu_linear import PackedLinear, pack_linear_layers
+from chatbot.cpu_linear import Int8DecodeLinear, PackedLinear, pack_linear_layers, uses_int8_decode
 from chatbot.cpu_threads import PassingThreadEmbeddings, in_passing_thread, use_cores_in_this_thread
 from chatbot.kv_cache import GrowingCache, GrowingLayer
 from chatbot.local_model import LocalChatModel, _load_kwargs
@@ -128,6 +128,34 @@ def test_a_packed_model_generates_what_the_plain_model_generates() -> None:
     assert [reference_greedy(packed, p, 12) for p in PROMPTS] == [reference_greedy(plain, p, 12) for p in PROMPTS]
 
 
+def test_int8_decode_layers_use_int8_weights_for_decode_steps_and_bf16_for_prefill() -> None:
+    layer = torch.nn.Linear(64, 96).to(torch.bfloat16)
+    int8 = Int8DecodeLinear(layer)
+    dequantized = int8.int8.float() * int8.scales.float()[:, None]
+    step, prefill = torch.randn(2, 1, 64, dtype=torch.bfloat16), torch.randn(1, 3, 64, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        decoded, prefilled = int8(step).float(), int8(prefill)
+        expected = step.float() @ dequantized.T + layer.bias.float()
+        exact = layer(step).float()
+
+    assert (decoded - expected).norm() < 0.01 * expected.norm()  # the int8 weights, to bf16 rounding
+    assert (decoded - exact).norm() < 0.02 * exact.norm()  # and close to the bf16 layer
+    assert torch.equal(prefilled, PackedLinear(layer)(prefill))  # more rows than a decode step: the bf16 weights
+
+
+def test_int8_decode_packs_the_decoder_of_a_bf16_model_only() -> None:
+    model = sharp_llama(dtype=torch.bfloat16)
+    fp32 = sharp_llama()
+
+    pack_linear_layers(model, int8_decode=True)
+    pack_linear_layers(fp32, int8_decode=True)
+
+    assert sum(isinstance(m, Int8DecodeLinear) for m in model.modules()) == 2 * 7
+    assert type(model.lm_head) is PackedLinear  # the vocabulary projection: int8 is slower there
+    assert not uses_int8_decode(fp32)  # the int8 kernel is slower than fp32's packed one
+    assert reference_greedy(model, PROMPTS[1], 12)  # and the model still generates
+
+
 def test_the_cpu_dtype_follows_the_setting_and_the_cpu(monkeypatch) -> None:
     monkeypatch.setattr("chatbot.local_model.cpu_does_bf16", lambda: False)
     assert _load_kwargs("cpu", True, "auto")[1] == "none (fp32 on CPU)"
@@ -144,6 +172,8 @@ def test_the_loaded_cpu_model_reports_what_it_runs(tiny_model_dir, tmp_path, cpu
 
     assert llm.dtype == cpu_dtype
     assert any(isinstance(m, PackedLinear) for m in llm._model.modules())
+    bf16 = cpu_dtype == "bfloat16"
+    assert llm.quantization == ("int8 decode weights (bf16 on CPU)" if bf16 else "none (fp32 on CPU)")
     assert llm.invoke("you can return the item").content  # it still answers
     llm.scheduler.close()
 
