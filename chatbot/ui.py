@@ -114,6 +114,7 @@ class ChatUI:
                     elem_id="chat",
                     buttons=["copy"],
                     feedback_options=FEEDBACK_OPTIONS,
+                    group_consecutive_messages=False,  # a notice after an answer gets its own bubble
                 )
                 with gr.Row():
                     question = gr.Textbox(

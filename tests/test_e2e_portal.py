@@ -102,6 +102,8 @@ def test_widget_in_a_portal_page_chats_as_the_signed_in_user(portal, tmp_path: P
         frame.locator("#question textarea").fill("x" * 5000)  # over the 4,000-character limit
         frame.locator("#send").click()
         frame.locator("#chat").get_by_text("too long").wait_for()
+        notice = frame.locator("#chat .bot-row", has_text="too long").inner_text()
+        assert "Hi Alice" not in notice  # its own bubble, not appended to the greeting's
         assert frame.locator("#question textarea").input_value() == "x" * 5000  # kept, to shorten and resend
         frame.locator("#question textarea").fill(QUESTION)
         frame.locator("#send").click()
