@@ -303,6 +303,10 @@ def gpu_main(args: argparse.Namespace) -> None:
             if path == "nf4 ours" and args.batch_graphs:
                 variants.append(("nf4 ours + batch graphs", "graphs"))
             for label, slots in variants:
+                if slots != "off":  # as the app loads a model with batch graphs on
+                    from chatbot import gpu_attention
+
+                    model.set_attn_implementation(gpu_attention.register())
                 torch.cuda.reset_peak_memory_stats()
                 engine = Ours(model, args.lone_decode, 8192, slots) if path == "nf4 ours" else PlainGenerate(model)
                 streams = args.streams if path == "nf4 ours" else args.baseline_streams

@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-from chatbot import cpu_attention
+from chatbot import cpu_attention, gpu_attention
 from chatbot.batching import BatchScheduler, Sampling, TokenStream
 from chatbot.errors import ModelUnavailableError
 from chatbot.settings import LLMSettings, LocalLLMSettings
@@ -115,6 +115,8 @@ class LocalChatModel(BaseChatModel):
             pack_linear_layers(model, int8_decode=cfg.local.cpu_int8_decode)
             if uses_int8_decode(model):
                 quantization = quantization.replace("none (", "int8 decode weights (")
+        if device == "cuda" and cfg.local.batch_graphs:
+            model.set_attn_implementation(gpu_attention.register())  # batched decode without copied key/values
         name = cfg.local.model or "bundled SmolLM2-135M-Instruct"
         logger.info("llm backend=local model=%s device=%s quantization=%s", name, device, quantization)
         if device == "cpu":

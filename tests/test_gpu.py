@@ -48,6 +48,22 @@ def fp32_nf4_model(model_dir: Path):
     return AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=config, device_map="cuda").eval()
 
 
+@pytest.fixture(scope="module", params=["sdpa", "grouped"])
+def fp32_nf4_any_attention(model_dir: Path, fp32_nf4_model, request):
+    """The same NF4 model with transformers' SDPA, and with the grouped decode attention the app uses with batch
+    graphs (chatbot/gpu_attention.py)."""
+    if request.param == "sdpa":
+        return fp32_nf4_model
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    from chatbot import gpu_attention
+
+    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
+    return AutoModelForCausalLM.from_pretrained(
+        model_dir, quantization_config=config, device_map="cuda", attn_implementation=gpu_attention.register()
+    ).eval()
+
+
 def reference(model, prompt: list[int], n: int) -> list[int]:
     with torch.inference_mode():
         out = model.generate(
@@ -114,10 +130,11 @@ def test_compiled_lone_decode_matches_and_hands_over_to_the_batch(fp32_nf4_model
     scheduler.close()
 
 
-def test_batch_graphs_match_sequential_greedy_through_joins_and_endings(fp32_nf4_model) -> None:
-    """Concurrent answers in cache slots, each step a replayed CUDA graph: the same tokens as each alone."""
+def test_batch_graphs_match_sequential_greedy_through_joins_and_endings(fp32_nf4_any_attention, fp32_nf4_model) -> None:
+    """Concurrent answers in cache slots, each step a replayed CUDA graph: the same tokens as each alone (the
+    reference always through transformers' SDPA)."""
     scheduler = BatchScheduler(
-        fp32_nf4_model,
+        fp32_nf4_any_attention,
         model_name="tiny",
         max_batch=8,
         lone_decode="compiled",

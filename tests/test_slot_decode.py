@@ -170,3 +170,35 @@ def test_many_customers_arriving_and_leaving_at_random_all_get_their_own_answer(
         assert results[i] == (expected[: n // 2] if leaves and n // 2 else expected), i
     assert scheduler.largest_batch > 1
     scheduler.close(wait_s=5)
+
+
+def test_grouped_decode_attention_for_cuda_equals_sdpa_over_repeated_heads() -> None:
+    from chatbot import gpu_attention
+
+    module = torch.nn.Module()
+    module.num_key_value_groups = 3
+    query, key, value = torch.randn(2, 9, 1, 16), torch.randn(2, 3, 40, 16), torch.randn(2, 3, 40, 16)
+    mask = torch.ones(2, 1, 1, 40, dtype=torch.bool)
+    mask[1, ..., 30:] = False  # the second row is shorter (a slot's unused columns)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(3, 1), value.repeat_interleave(3, 1), attn_mask=mask
+    ).transpose(1, 2)
+
+    out, _ = gpu_attention.attention(module, query, key, value, mask)
+
+    torch.testing.assert_close(out, expected)
+
+
+def test_slots_through_the_grouped_attention_match_each_request_alone() -> None:
+    from chatbot import gpu_attention
+
+    model = sharp_llama(gpu_attention.register())
+    held = HeldModel(model)
+    scheduler = slot_scheduler(held, static_cache_len=128)
+    held.pause()
+    streams = [scheduler.submit(p, Sampling(max_new_tokens=15), frozenset()) for p in PROMPTS]
+    held.resume()
+
+    plain = sharp_llama()  # the same weights, transformers' own SDPA
+    assert [list(s) for s in streams] == [reference_greedy(plain, p, 15) for p in PROMPTS]
+    scheduler.close(wait_s=5)
