@@ -14,6 +14,7 @@ short-lived thread of their own (PassingThreadEmbeddings), which takes its OpenM
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 from langchain_core.embeddings import Embeddings
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def single_core_by_default() -> None:
@@ -39,12 +41,22 @@ def use_cores_in_this_thread(cores: int | None = None) -> int:
     thread that then ends: threads started later still compute on one core."""
     import torch
 
-    cores = cores or os.cpu_count() or 1
+    usable = usable_cores()
+    if cores and cores > usable:
+        logger.warning("%d CPU threads asked for, but this process may use %d cores: using %d", cores, usable, usable)
+    cores = min(cores or usable, usable)
     default = torch.get_num_threads()  # this thread's first torch call: it takes the default now
     torch.set_num_threads(cores)
     if default != cores:
         in_passing_thread(torch.set_num_threads, default)
     return int(torch.get_num_threads())
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def in_passing_thread(work: Callable[..., T], *args: Any) -> T:

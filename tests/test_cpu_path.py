@@ -9,7 +9,7 @@ import torch
 from chatbot import cpu_attention
 from chatbot.batching import BatchScheduler, Sampling
 from chatbot.cpu_linear import Int8DecodeLinear, PackedLinear, pack_linear_layers, uses_int8_decode
-from chatbot.cpu_threads import PassingThreadEmbeddings, in_passing_thread, use_cores_in_this_thread
+from chatbot.cpu_threads import PassingThreadEmbeddings, in_passing_thread, usable_cores, use_cores_in_this_thread
 from chatbot.kv_cache import GrowingCache, GrowingLayer
 from chatbot.local_model import LocalChatModel, _load_kwargs
 from chatbot.settings import LLMSettings
@@ -212,3 +212,10 @@ def test_passing_thread_embeddings_are_the_inner_embeddings(embeddings) -> None:
     wrapped = PassingThreadEmbeddings(embeddings)
     assert wrapped.embed_query("refund") == embeddings.embed_query("refund")
     assert wrapped.embed_documents(["a", "b"]) == embeddings.embed_documents(["a", "b"])
+
+
+def test_more_threads_than_usable_cores_are_not_given(caplog) -> None:
+    got = in_passing_thread(use_cores_in_this_thread, usable_cores() + 3)
+
+    assert got == usable_cores()
+    assert "may use" in caplog.text
