@@ -6,7 +6,7 @@
 
 CPU: "plain generate" is plain transformers `generate` on the fp32 model with its default (SDPA) attention;
 "ours" is the app's CPU path (bf16 where the CPU does bf16 natively, see RAGDESK_LLM__LOCAL__CPU_DTYPE; the
-decode attention of chatbot/cpu_attention.py; the growing cache of chatbot/kv_cache.py; the batching scheduler).
+decode attention of chatbot/decode_attention.py; the growing cache of chatbot/kv_cache.py; the batching scheduler).
 
 GPU: for each model, "ours" is RAGDesk's path (bitsandbytes NF4 weights, the batching scheduler, a compiled
 CUDA-graph decode for a lone request), "ours + batch graphs" the same with concurrent answers in static cache
@@ -304,9 +304,9 @@ def gpu_main(args: argparse.Namespace) -> None:
                 variants.append(("nf4 ours + batch graphs", "graphs"))
             for label, slots in variants:
                 if slots != "off":  # as the app loads a model with batch graphs on
-                    from chatbot import gpu_attention
+                    from chatbot import decode_attention
 
-                    model.set_attn_implementation(gpu_attention.register())
+                    model.set_attn_implementation(decode_attention.register("cuda"))
                 torch.cuda.reset_peak_memory_stats()
                 engine = Ours(model, args.lone_decode, 8192, slots) if path == "nf4 ours" else PlainGenerate(model)
                 streams = args.streams if path == "nf4 ours" else args.baseline_streams

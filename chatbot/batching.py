@@ -360,15 +360,9 @@ class _Batch:
         """Drop rows that ended or were cancelled, then the cache columns no remaining row uses."""
         import torch
 
-        for row, stream in enumerate(self.streams):
-            if self.live[row] and stream.cancelled:
-                self.live[row] = False
-        if all(self.live):
+        keep = self._end_finished()
+        if keep is None:
             return self
-        for row, stream in enumerate(self.streams):
-            if not self.live[row]:
-                stream._finish()
-        keep = [row for row, live in enumerate(self.live) if live]
         if not keep:
             return None
         index = torch.tensor(keep, device=self.mask.device)
@@ -382,6 +376,18 @@ class _Batch:
             for layer in self.cache.layers:
                 layer.keys, layer.values = layer.keys[:, :, unused:], layer.values[:, :, unused:]
         return self
+
+    def _end_finished(self) -> list[int] | None:
+        """End the streams of rows that finished or were cancelled; the rows still live, or None if all are."""
+        for row, stream in enumerate(self.streams):
+            if self.live[row] and stream.cancelled:
+                self.live[row] = False
+        if all(self.live):
+            return None
+        for row, stream in enumerate(self.streams):
+            if not self.live[row]:
+                stream._finish()
+        return [row for row, live in enumerate(self.live) if live]
 
     def joined(self, other: _Batch) -> _Batch:
         """One batch holding both: the shorter cache is left-padded to the longer one's width."""
@@ -493,12 +499,7 @@ class _LoneBatch(_Batch):
         return _Batch(self.streams, cache, mask, self.tokens, self.positions)
 
     def without_finished(self) -> _Batch | None:
-        if self.streams[0].cancelled:
-            self.live[0] = False
-        if self.live[0]:
-            return self
-        self.streams[0]._finish()
-        return None
+        return self if self._end_finished() is None else None
 
 
 class _SlotBatch(_Batch):
@@ -539,15 +540,9 @@ class _SlotBatch(_Batch):
 
     def without_finished(self) -> _Batch | None:
         """Drop ended rows; the remaining ones move down to the first slots, in order."""
-        for row, stream in enumerate(self.streams):
-            if self.live[row] and stream.cancelled:
-                self.live[row] = False
-        if all(self.live):
+        keep = self._end_finished()
+        if keep is None:
             return self
-        keep = [row for row, live in enumerate(self.live) if live]
-        for row, stream in enumerate(self.streams):
-            if not self.live[row]:
-                stream._finish()
         for target, source in enumerate(keep):
             if source != target:
                 self.decoder.move(source, target)

@@ -15,7 +15,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, PrivateAttr
 
-from chatbot import cpu_attention, gpu_attention
+from chatbot import decode_attention
 from chatbot.batching import BatchScheduler, Sampling, TokenStream
 from chatbot.errors import ModelUnavailableError
 from chatbot.settings import LLMSettings, LocalLLMSettings
@@ -116,7 +116,7 @@ class LocalChatModel(BaseChatModel):
             if uses_int8_decode(model):
                 quantization = quantization.replace("none (", "int8 decode weights (")
         if device == "cuda" and cfg.local.batch_graphs:
-            model.set_attn_implementation(gpu_attention.register())  # batched decode without copied key/values
+            model.set_attn_implementation(decode_attention.register("cuda"))  # batched decode without copied key/values
         name = cfg.local.model or "bundled SmolLM2-135M-Instruct"
         logger.info("llm backend=local model=%s device=%s quantization=%s", name, device, quantization)
         if device == "cpu":
@@ -294,7 +294,7 @@ def _load_kwargs(device: str, load_in_4bit: bool, cpu_dtype: str) -> tuple[dict[
         short = {"float32": "fp32", "bfloat16": "bf16"}[dtype]
         return {
             "dtype": getattr(torch, dtype),
-            "attn_implementation": cpu_attention.register(),
+            "attn_implementation": decode_attention.register("cpu"),
         }, f"none ({short} on CPU)"
     if not load_in_4bit:
         return {"dtype": torch.bfloat16, "device_map": "cuda"}, "none (bf16)"

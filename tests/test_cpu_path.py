@@ -6,7 +6,7 @@ import threading
 import pytest
 import torch
 
-from chatbot import cpu_attention
+from chatbot import decode_attention
 from chatbot.batching import BatchScheduler, Sampling
 from chatbot.cpu_linear import Int8DecodeLinear, PackedLinear, pack_linear_layers, uses_int8_decode
 from chatbot.cpu_threads import PassingThreadEmbeddings, in_passing_thread, usable_cores, use_cores_in_this_thread
@@ -65,7 +65,7 @@ def test_a_decode_step_does_not_copy_the_cache() -> None:
 
 def test_the_decode_attention_matches_sdpa_on_padded_batches() -> None:
     """Batched greedy decoding through the CPU attention equals each request alone through plain generate."""
-    ours = sharp_llama(cpu_attention.register())
+    ours = sharp_llama(decode_attention.register("cpu"))
     plain = sharp_llama("sdpa")
     scheduler = BatchScheduler(ours, model_name="tiny", max_batch=8)
 
@@ -77,7 +77,7 @@ def test_the_decode_attention_matches_sdpa_on_padded_batches() -> None:
 
 def test_a_longer_prompt_joining_a_running_batch_pads_the_running_rows() -> None:
     """The running request's cache is shorter than the newcomer's prompt: its rows are the ones left-padded."""
-    model = sharp_llama(cpu_attention.register())
+    model = sharp_llama(decode_attention.register("cpu"))
     held = HeldModel(model)
     held.pause_after = 3
     scheduler = BatchScheduler(held, model_name="tiny", max_batch=4)
@@ -106,7 +106,7 @@ def test_the_decode_attention_is_sdpa_to_rounding_for_one_query() -> None:
         query, key.repeat_interleave(3, 1), value.repeat_interleave(3, 1), attn_mask=mask
     ).transpose(1, 2)
 
-    out, _ = cpu_attention.attention(module, query, key, value, mask)
+    out, _ = decode_attention.cpu_attention(module, query, key, value, mask)
 
     assert torch.allclose(out, expected, atol=1e-5)
 
@@ -162,7 +162,7 @@ def test_the_cpu_dtype_follows_the_setting_and_the_cpu(monkeypatch) -> None:
     monkeypatch.setattr("chatbot.local_model.cpu_does_bf16", lambda: True)
     assert _load_kwargs("cpu", True, "auto")[1] == "none (bf16 on CPU)"
     assert _load_kwargs("cpu", True, "float32")[0]["dtype"] == torch.float32
-    assert _load_kwargs("cpu", True, "bfloat16")[0]["attn_implementation"] == cpu_attention.ATTENTION
+    assert _load_kwargs("cpu", True, "bfloat16")[0]["attn_implementation"] == decode_attention.CPU
 
 
 @pytest.mark.parametrize("cpu_dtype", ["float32", "bfloat16"])

@@ -51,16 +51,16 @@ def fp32_nf4_model(model_dir: Path):
 @pytest.fixture(scope="module", params=["sdpa", "grouped"])
 def fp32_nf4_any_attention(model_dir: Path, fp32_nf4_model, request):
     """The same NF4 model with transformers' SDPA, and with the grouped decode attention the app uses with batch
-    graphs (chatbot/gpu_attention.py)."""
+    graphs (chatbot/decode_attention.py)."""
     if request.param == "sdpa":
         return fp32_nf4_model
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    from chatbot import gpu_attention
+    from chatbot import decode_attention
 
     config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
     return AutoModelForCausalLM.from_pretrained(
-        model_dir, quantization_config=config, device_map="cuda", attn_implementation=gpu_attention.register()
+        model_dir, quantization_config=config, device_map="cuda", attn_implementation=decode_attention.register("cuda")
     ).eval()
 
 

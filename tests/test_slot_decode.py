@@ -5,7 +5,7 @@ long for a slot."""
 import pytest
 import torch
 
-from chatbot import cpu_attention, slot_decode
+from chatbot import decode_attention, slot_decode
 from chatbot.batching import BatchScheduler, Sampling
 from tests.test_batching import PROMPTS, reference_greedy
 from tests.tiny_model import HeldModel, sharp_llama
@@ -13,7 +13,7 @@ from tests.tiny_model import HeldModel, sharp_llama
 
 @pytest.fixture(scope="module", params=["sdpa", "cpu"])
 def tiny_model(request):
-    return sharp_llama("sdpa" if request.param == "sdpa" else cpu_attention.register())
+    return sharp_llama("sdpa" if request.param == "sdpa" else decode_attention.register("cpu"))
 
 
 @pytest.fixture(autouse=True)
@@ -173,8 +173,6 @@ def test_many_customers_arriving_and_leaving_at_random_all_get_their_own_answer(
 
 
 def test_grouped_decode_attention_for_cuda_equals_sdpa_over_repeated_heads() -> None:
-    from chatbot import gpu_attention
-
     module = torch.nn.Module()
     module.num_key_value_groups = 3
     query, key, value = torch.randn(2, 9, 1, 16), torch.randn(2, 3, 40, 16), torch.randn(2, 3, 40, 16)
@@ -184,15 +182,13 @@ def test_grouped_decode_attention_for_cuda_equals_sdpa_over_repeated_heads() -> 
         query, key.repeat_interleave(3, 1), value.repeat_interleave(3, 1), attn_mask=mask
     ).transpose(1, 2)
 
-    out, _ = gpu_attention.attention(module, query, key, value, mask)
+    out, _ = decode_attention.cuda_attention(module, query, key, value, mask)
 
     torch.testing.assert_close(out, expected)
 
 
 def test_slots_through_the_grouped_attention_match_each_request_alone() -> None:
-    from chatbot import gpu_attention
-
-    model = sharp_llama(gpu_attention.register())
+    model = sharp_llama(decode_attention.register("cuda"))
     held = HeldModel(model)
     scheduler = slot_scheduler(held, static_cache_len=128)
     held.pause()
