@@ -5,10 +5,9 @@ bf16 keys it takes ~0.8 ms a layer, where a plain `q @ kᵀ`, softmax, `@ v` ove
 
 CUDA (CUDA, with batch graphs): given a mask (a batch of answers of different lengths) and grouped key/value heads,
 transformers' SDPA path repeats every key/value head for each query head it serves (5.17 does; 5.23 packs
-one-query steps itself): for
-a 7B model with 4 key/value heads, 28 query heads and 16 answers of 4,096 columns, ~1 GB copied per layer per
-step. Here the query heads that share a key/value head become that head's queries, and the kernel reads the cache
-as it is.
+one-query steps itself): for a 7B model with 4 key/value heads, 28 query heads and 16 answers of 4,096 columns,
+~1 GB copied per layer per step. Here the query heads that share a key/value head become that head's queries, and
+the kernel reads the cache as it is.
 
 Prefill (many queries) keeps transformers' SDPA path, and both use SDPA's masks.
 """
