@@ -23,6 +23,18 @@ def tiny_model():
     return sharp_llama()
 
 
+def company_joins_a_lone_answer(scheduler, held, model, lone_tokens: int) -> None:
+    """One answer decodes alone for 8 tokens, a second customer arrives: both match their requests run alone."""
+    held.pause_after = held.calls + 8  # the lone prefill and 7 decode steps, then the model waits
+    tokens = iter(scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=lone_tokens), frozenset()))
+    head = [next(tokens) for _ in range(8)]
+    second = scheduler.submit(PROMPTS[3], Sampling(max_new_tokens=20), frozenset())
+    held.resume()
+
+    assert list(second) == reference_greedy(model, PROMPTS[3], 20)
+    assert head + list(tokens) == reference_greedy(model, PROMPTS[0], lone_tokens)
+
+
 def reference_greedy(model, prompt: list[int], n: int) -> list[int]:
     """One request alone through plain transformers generate (no padding, no batch)."""
     with torch.inference_mode():
@@ -160,15 +172,7 @@ def test_a_lone_request_on_the_static_cache_matches_and_hands_over_to_the_batch(
     alone = list(scheduler.submit(PROMPTS[1], Sampling(max_new_tokens=30), frozenset()))
     assert alone == reference_greedy(tiny_model, PROMPTS[1], 30)
 
-    held.pause_after = held.calls + 8  # the lone prefill and 7 decode steps, then the model waits
-    first = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=200), frozenset())
-    tokens = iter(first)
-    head = [next(tokens) for _ in range(8)]
-    second = scheduler.submit(PROMPTS[3], Sampling(max_new_tokens=20), frozenset())
-    held.resume()
-
-    assert list(second) == reference_greedy(tiny_model, PROMPTS[3], 20)
-    assert head + list(tokens) == reference_greedy(tiny_model, PROMPTS[0], 200)
+    company_joins_a_lone_answer(scheduler, held, tiny_model, lone_tokens=200)
     assert scheduler.largest_batch == 2
 
     too_long = list(scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=300), frozenset()))  # past the static cache

@@ -7,7 +7,7 @@ import torch
 
 from chatbot import decode_attention, slot_decode
 from chatbot.batching import BatchScheduler, Sampling
-from tests.test_batching import PROMPTS, reference_greedy
+from tests.test_batching import PROMPTS, company_joins_a_lone_answer, reference_greedy
 from tests.tiny_model import HeldModel, sharp_llama
 
 
@@ -64,15 +64,7 @@ def test_requests_joining_running_slots_match_too(tiny_model) -> None:
 def test_a_lone_answer_moves_into_a_slot_when_company_arrives(tiny_model) -> None:
     held = HeldModel(tiny_model)
     scheduler = slot_scheduler(held, lone_decode="static", static_cache_len=128)
-    held.pause_after = 8  # the lone prefill and 7 decode steps, then the model waits
-    first = scheduler.submit(PROMPTS[0], Sampling(max_new_tokens=50), frozenset())
-    tokens = iter(first)
-    head = [next(tokens) for _ in range(8)]
-    second = scheduler.submit(PROMPTS[3], Sampling(max_new_tokens=20), frozenset())
-    held.resume()
-
-    assert list(second) == reference_greedy(tiny_model, PROMPTS[3], 20)
-    assert head + list(tokens) == reference_greedy(tiny_model, PROMPTS[0], 50)
+    company_joins_a_lone_answer(scheduler, held, tiny_model, lone_tokens=50)
     scheduler.close(wait_s=5)
 
 
@@ -82,13 +74,14 @@ def test_a_request_too_long_for_a_slot_moves_the_batch_to_the_dynamic_cache(tiny
     scheduler = slot_scheduler(held, static_cache_len=64)
     short = [scheduler.submit(p, Sampling(max_new_tokens=30), frozenset()) for p in PROMPTS[:2]]
     held.resume(steps=6)  # the pair's prefill and five steps in slots
-    while len(short[0].generated) < 6:
-        pass
+    tokens = iter(short[0])
+    head = [next(tokens) for _ in range(6)]  # waits for those steps (no busy loop beside the scheduler)
     long = scheduler.submit(PROMPTS[4], Sampling(max_new_tokens=100), frozenset())  # 5 + 100 > 64
     held.resume()
 
     assert list(long) == reference_greedy(tiny_model, PROMPTS[4], 100)
-    assert [list(s) for s in short] == [reference_greedy(tiny_model, p, 30) for p in PROMPTS[:2]]
+    assert head + list(tokens) == reference_greedy(tiny_model, PROMPTS[0], 30)
+    assert list(short[1]) == reference_greedy(tiny_model, PROMPTS[1], 30)
     scheduler.close(wait_s=5)
 
 
