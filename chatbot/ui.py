@@ -205,10 +205,10 @@ class ChatUI:
         self, owner: str | None, conversation_id: str | None, messages: list[dict[str, Any]], event: gr.LikeData
     ) -> None:
         """Thumbs up, thumbs down, or a named reason (a thumbs down with that reason) on one answer."""
-        index = event.index[0] if isinstance(event.index, list | tuple) else event.index
-        turn = sum(1 for m in messages[: int(index)] if m.get("role") == "user")
-        if not owner or conversation_id is None or turn < 1:
-            return  # the greeting, or nothing saved yet
+        index = int(event.index[0] if isinstance(event.index, list | tuple) else event.index)
+        if not owner or conversation_id is None or not _answers_a_question(messages, index):
+            return  # the greeting or a notice (the buttons show on every bubble): no answer to rate
+        turn = sum(1 for m in messages[:index] if m.get("role") == "user")
         rating, reason = (
             ("up", "") if event.liked is True else ("down", "" if event.liked is False else str(event.liked))
         )
@@ -271,6 +271,12 @@ class ChatUI:
             messages.append({"role": "user", "content": turn.question})
             messages.append({"role": "assistant", "content": render_answer(turn.answer, turn.sources)})
         return messages
+
+
+def _answers_a_question(messages: list[dict[str, Any]], index: int) -> bool:
+    """Whether the bubble at index is an answer: the assistant's message right after a question. A notice (a
+    refused question, an error) follows the previous answer instead, and the greeting follows nothing."""
+    return 0 < index < len(messages) and messages[index - 1].get("role") == "user"
 
 
 def _not_ready(owner: str | None) -> str:

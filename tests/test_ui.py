@@ -52,3 +52,37 @@ def test_admin_pages_are_closed_off_loopback_without_a_password(make_settings) -
     assert check is not None
     assert check("admin", "s3cret-pass")
     assert not check("admin", "nope")
+
+
+def test_feedback_goes_to_the_rated_answer_never_to_a_notice_or_the_greeting() -> None:
+    import gradio as gr
+
+    from chatbot.ui import ChatUI
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.rated: list[tuple[int, str, str]] = []
+
+        def feedback(self, owner: str, conversation_id: str, turn: int, rating: str, reason: str) -> None:
+            self.rated.append((turn, rating, reason))
+
+    ui = ChatUI.__new__(ChatUI)  # the handler needs only the chat service
+    ui.chat = Recorder()  # type: ignore[assignment]
+    shown = [
+        {"role": "assistant", "content": "Hi! How can I help?"},  # the widget's greeting
+        {"role": "user", "content": "How long do I have to return an item?"},
+        {"role": "assistant", "content": "You have 30 days."},
+        {"role": "assistant", "content": "Your message is too long (5,000 characters; the limit is 4,000)."},
+        {"role": "user", "content": "And refunds?"},
+        {"role": "assistant", "content": "Within 5 business days."},
+    ]
+
+    def rate(index: int, liked: bool | str) -> None:
+        ui._on_feedback("alice", "c1", shown, gr.LikeData(None, {"index": index, "value": "", "liked": liked}))
+
+    rate(0, True)  # the greeting
+    rate(3, "Wrong answer")  # the notice: it follows the first answer, which must not take the rating
+    assert ui.chat.rated == []
+    rate(2, True)
+    rate(5, "Outdated")
+    assert ui.chat.rated == [(1, "up", ""), (2, "down", "Outdated")]
