@@ -53,3 +53,42 @@ def test_the_context_window_is_capped_at_the_models_own_limit(tiny_llm, make_ser
     assert tiny_llm.context_window == 1024  # the tiny model knows 1,024 positions; the setting says 8,192
     services = make_services(chat_model=tiny_llm)
     assert services.chat.context_window == 1024  # prompts are fitted to what the model can read
+
+
+def test_a_cuda_graph_part_that_fails_to_warm_up_leaves_the_other_in_service(monkeypatch) -> None:
+    """On CUDA, compiled lone decode and batch graphs are both speed-ups: one failing keeps the other."""
+    from types import SimpleNamespace
+
+    from chatbot import local_model
+    from chatbot.settings import LocalLLMSettings
+
+    tried: list[tuple[str, str]] = []
+
+    class Scheduler:
+        def __init__(self, model, *, lone_decode: str = "off", slot_decode: str = "off", **kwargs) -> None:  # type: ignore[no-untyped-def]
+            self.parts = (lone_decode, slot_decode)
+
+        def warm_up(self) -> None:
+            tried.append(self.parts)
+            if self.parts[0] == "compiled":
+                raise RuntimeError("inductor: no C compiler")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(local_model, "BatchScheduler", Scheduler)
+    gpu_model = SimpleNamespace(device=SimpleNamespace(type="cuda"))
+    both = LocalLLMSettings(compile=True, batch_graphs=True)
+    chosen = local_model._scheduler(gpu_model, "m", both, 4096)
+    assert chosen.parts == ("off", "graphs")
+    assert tried == [("compiled", "graphs"), ("off", "graphs")]
+
+    tried.clear()
+    chosen = local_model._scheduler(gpu_model, "m", LocalLLMSettings(compile=True, batch_graphs=False), 4096)
+    assert chosen.parts == ("off", "off")  # the only part failed: eager decoding, still serving
+    assert tried == [("compiled", "off")]
+
+    tried.clear()
+    cpu_model = SimpleNamespace(device=SimpleNamespace(type="cpu"))
+    assert local_model._scheduler(cpu_model, "m", both, 4096).parts == ("off", "off")
+    assert tried == []  # nothing to warm up on the CPU
