@@ -7,6 +7,8 @@
 CPU: "plain generate" is plain transformers `generate` on the fp32 model with its default (SDPA) attention;
 "ours" is the app's CPU path (bf16 where the CPU does bf16 natively, see RAGDESK_LLM__LOCAL__CPU_DTYPE; the
 decode attention of chatbot/decode_attention.py; the growing cache of chatbot/kv_cache.py; the batching scheduler).
+Each also serves four customers at once whose prompts differ in length (MIXED_PROMPTS), and so does "ours" with
+prompts prefilled together as on a GPU (the baseline for the CPU's one-long-prompt-at-a-time prefill).
 
 GPU: for each model, "ours" is RAGDesk's path (bitsandbytes NF4 weights, the batching scheduler, a compiled
 CUDA-graph decode for a lone request), "ours + batch graphs" the same with concurrent answers in static cache
@@ -61,6 +63,7 @@ SMOLLM2_135M = dict(  # the bundled SmolLM2-135M-Instruct's shape
     bos_token_id=1,
     eos_token_id=2,
 )
+MIXED_PROMPTS = [300, 1200, 600, 900]  # CPU: four customers at once, prompts of different lengths
 HBM_TBS = {"H200": 4.8, "H100 PCIe": 2.0, "H100 NVL": 3.9, "H100": 3.35, "A100": 2.0, "L40S": 0.864, "L4": 0.3}
 
 
@@ -155,13 +158,16 @@ class Ours:
 
     label = "ours"
 
-    def __init__(self, model: Any, lone_decode: str, context: int, slot_decode: str = "off") -> None:
+    def __init__(
+        self, model: Any, lone_decode: str, context: int, slot_decode: str = "off", prefill_tokens: int | None = None
+    ) -> None:
         from chatbot.batching import BatchScheduler
 
         self.scheduler = BatchScheduler(
             model,
             model_name="bench",
             max_batch=16,
+            prefill_tokens=prefill_tokens,  # None: the app's default for the device
             lone_decode=lone_decode,  # type: ignore[arg-type]
             slot_decode=slot_decode,  # type: ignore[arg-type]
             static_cache_len=context,
@@ -269,7 +275,20 @@ def measure(
         firsts = sorted(r[0] for r in results)
         figures[f"agg_tok_s@{n}"] = sum(r[2] for r in results) / wall
         figures[f"p99_ttft_s@{n}"] = firsts[min(len(firsts) - 1, int(0.99 * len(firsts)))]
+        figures[f"mean_ttft_s@{n}"] = statistics.mean(firsts)
     return figures
+
+
+def mixed_round(engine: Any, vocab: int, lengths: list[int], new_tokens: int, seed: int) -> dict:
+    """Customers with prompts of different lengths arriving together: mean and last time to first token,
+    aggregate tokens/s."""
+    results = engine.run([random_prompts(1, n, vocab, seed + n)[0] for n in lengths], new_tokens)
+    firsts = [r[0] for r in results]
+    return {
+        "mean_ttft_s@mixed": statistics.mean(firsts),
+        "max_ttft_s@mixed": max(firsts),
+        "agg_tok_s@mixed": sum(r[2] for r in results) / max(r[1] for r in results),
+    }
 
 
 def hbm_tbs(name: str, override: float | None) -> float | None:
@@ -377,6 +396,7 @@ def cpu_main(args: argparse.Namespace) -> None:
     import transformers
     from transformers import AutoModelForCausalLM
 
+    from chatbot.batching import PREFILL_TOKENS
     from chatbot.cpu_threads import single_core_by_default
     from chatbot.local_model import LocalChatModel, resolve_model_source
     from chatbot.settings import LLMSettings
@@ -392,9 +412,21 @@ def cpu_main(args: argparse.Namespace) -> None:
     streams = [n for n in args.streams if n <= 4]
     llm.scheduler.close()
     plain = AutoModelForCausalLM.from_pretrained(resolve_model_source(cfg, args.models_dir), dtype=torch.float32)
+
+    def together() -> Ours:  # the baseline for the CPU's prefill budget: prompts prefilled together, as on a GPU
+        engine = Ours(llm._model, "off", 0, prefill_tokens=PREFILL_TOKENS["cuda"])
+        engine.label = "ours, prompts prefilled together"
+        return engine
+
     results = {}
-    for engine in (PlainGenerate(plain.eval()), Ours(llm._model, "off", 0)):
-        figures = measure(engine, vocab, args.prompt_tokens, args.new_tokens, streams, seed=3, repeats=args.repeats)
+    for make in (lambda: PlainGenerate(plain.eval()), lambda: Ours(llm._model, "off", 0), together):
+        engine = make()  # one engine (and its threads) at a time
+        if engine.label == "ours, prompts prefilled together":  # it differs from ours only with several prompts
+            engine.run(random_prompts(1, 64, vocab, 3), 8)
+            figures = {}
+        else:
+            figures = measure(engine, vocab, args.prompt_tokens, args.new_tokens, streams, seed=3, repeats=args.repeats)
+        figures |= mixed_round(engine, vocab, MIXED_PROMPTS, args.new_tokens, seed=50)
         results[engine.label] = figures
         print(engine.label, " ".join(f"{k}={v:.3f}" for k, v in figures.items()), flush=True)
         engine.close()

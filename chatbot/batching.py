@@ -2,7 +2,11 @@
 
 One scheduler thread owns the model. Between two decode steps it admits waiting requests: their prompts are
 prefilled together (left-padded) and their key/value caches joined to the running batch, so a new customer
-waits at most one step for their first token, never for another answer to finish. Each request streams its
+waits at most one step for their first token, never for another answer to finish. How many prompt tokens one
+prefill takes depends on the device (PREFILL_TOKENS): a GPU prefills many prompts together about as fast as one;
+a CPU is already saturated by one prompt of a few hundred tokens, so there long prompts are prefilled one at a
+time (first tokens come one after another instead of all after the last, and shorter prompts are not padded
+to the longest). Each request streams its
 own tokens and has its own sampling settings; a request that ends, or whose reader goes away, leaves the
 batch at the next step and frees its slot.
 
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _END = object()
+PREFILL_TOKENS = {"cuda": 16384, "cpu": 512}  # prompt tokens prefilled together at most (one prompt always fits)
 _SCHEDULERS: weakref.WeakSet[BatchScheduler] = weakref.WeakSet()
 
 
@@ -111,7 +116,7 @@ class BatchScheduler:
         *,
         model_name: str,
         max_batch: int = 16,
-        prefill_tokens: int = 16384,
+        prefill_tokens: int | None = None,
         lone_decode: Literal["off", "static", "compiled"] = "off",
         slot_decode: Literal["off", "eager", "graphs"] = "off",
         static_cache_len: int = 8192,
@@ -121,7 +126,7 @@ class BatchScheduler:
         self._cpu_threads = cpu_threads
         self._model_name = model_name
         self.max_batch = max_batch
-        self.prefill_tokens = prefill_tokens
+        self.prefill_tokens = prefill_tokens or PREFILL_TOKENS.get(model.device.type, PREFILL_TOKENS["cuda"])
         self._lone = None if lone_decode == "off" else _LoneDecoder(model, static_cache_len, lone_decode == "compiled")
         self._slots = None
         if slot_decode != "off":

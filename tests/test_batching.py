@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from chatbot.batching import BatchScheduler, Sampling
+from chatbot.batching import PREFILL_TOKENS, BatchScheduler, Sampling
 from chatbot.errors import ModelUnavailableError
 from tests.tiny_model import HeldModel, sharp_llama
 
@@ -55,6 +55,32 @@ def test_concurrent_requests_match_each_request_run_alone(tiny_model) -> None:
 
     assert results == [reference_greedy(tiny_model, p, 20) for p in PROMPTS]
     assert scheduler.largest_batch > 1  # they really shared forward passes
+
+
+def test_on_the_cpu_long_prompts_are_prefilled_one_at_a_time_and_short_ones_together(tiny_model) -> None:
+    """A CPU is saturated by one long prompt: prefilling several together only delays every first token to the
+    last one's (and pads shorter prompts to the longest). Short prompts still share a prefill."""
+    prefills: list[int] = []
+
+    class Recording(HeldModel):
+        def forward(self, **kwargs):  # type: ignore[no-untyped-def]
+            if kwargs["input_ids"].shape[1] > 1:
+                prefills.append(kwargs["input_ids"].shape[0])
+            return super().forward(**kwargs)
+
+    held = Recording(tiny_model)
+    scheduler = BatchScheduler(held, model_name="tiny", max_batch=8)
+    assert scheduler.prefill_tokens == PREFILL_TOKENS["cpu"]
+    long_a = [(7 * i) % 60 + 4 for i in range(400)]
+    long_b = [(11 * i) % 60 + 4 for i in range(400)]
+    prompts = [long_a, long_b, PROMPTS[0], PROMPTS[1]]
+    with scheduler._wake:  # the scheduler sees all four waiting at once
+        streams = [scheduler.submit(p, Sampling(max_new_tokens=6), frozenset()) for p in prompts]
+
+    results = [list(s) for s in streams]
+
+    assert prefills == [1, 3]  # the first long prompt alone; the second with the two short ones (413 tokens)
+    assert results == [reference_greedy(tiny_model, p, 6) for p in prompts]
 
 
 def test_requests_joining_a_running_batch_match_too(tiny_model) -> None:
