@@ -124,10 +124,12 @@ class ChatUI:
                         elem_id="question",
                         max_lines=6,
                     )
-                    send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
+                    # enabled once the page's load event has told the server who is chatting
+                    send = gr.Button("Send", variant="primary", scale=1, elem_id="send", interactive=False)
 
         load = self._on_embed_load if embed else self._on_load
-        blocks.load(load, [browser_id], [browser_id, owner, conversations, conversation, chatbot, kb])
+        opened = blocks.load(load, [browser_id], [browser_id, owner, conversations, conversation, chatbot, kb])
+        opened.then(lambda: gr.Button(interactive=True), None, [send])
         if tab is not None:  # knowledge bases may have changed in the admin tabs meanwhile
             tab.select(self._kb_choices, [kb], [kb])
         kb.input(self._on_kb, [owner], [conversations, conversation, chatbot])

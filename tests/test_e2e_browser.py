@@ -42,8 +42,19 @@ def test_uploaded_fact_is_answered_with_its_file_as_source(app_url: str, page, t
     page.locator("#upload-button").click()
     page.locator("#upload-report").get_by_text("1 ingested").wait_for()
 
+    held = []  # the page's load event (who is chatting), held back until the Send button has been looked at
+    page.route("**/queue/join*", lambda route: held.append(route) if not held else route.continue_())
     page.goto(app_url)  # the customer page: chat only
     page.locator("#question textarea").wait_for()
+    for _ in range(200):  # the load event's request reaches the handler while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page sent no load event"
+    assert page.locator("#send").is_disabled()  # a question sent now could not be answered for anyone
+    held[0].continue_()
+    page.unroute("**/queue/join*")
+    page.wait_for_function("() => !document.querySelector('#send').disabled")
     assert page.get_by_role("tab", name="Knowledge").count() == 0
 
     question = "What discount does the Zorblax loyalty card give?"
