@@ -2,13 +2,14 @@
 
 One scheduler thread owns the model. Between two decode steps it admits waiting requests: their prompts are
 prefilled together (left-padded) and their key/value caches joined to the running batch, so a new customer
-waits at most one step for their first token, never for another answer to finish. How many prompt tokens one
-prefill takes depends on the device (PREFILL_TOKENS): a GPU prefills many prompts together about as fast as one;
-a CPU is already saturated by one prompt of a few hundred tokens, so there long prompts are prefilled one at a
-time (first tokens come one after another instead of all after the last, and shorter prompts are not padded
-to the longest). Each request streams its
+waits at most one step for their first token, never for another answer to finish. Each request streams its
 own tokens and has its own sampling settings; a request that ends, or whose reader goes away, leaves the
 batch at the next step and frees its slot.
+
+How many prompt tokens one prefill takes depends on the device (PREFILL_TOKENS): a GPU prefills many prompts
+together about as fast as one; a CPU is already saturated by one prompt of a few hundred tokens, so there long
+prompts are prefilled one at a time (first tokens come one after another instead of all after the last, and
+shorter prompts are not padded to the longest).
 
 On CUDA a lone request can decode through a static cache and a compiled, CUDA-graph-replayed forward
 (`lone_decode="compiled"`): one customer gets the card's speed without Python overhead per layer. When a second
