@@ -413,15 +413,17 @@ def cpu_main(args: argparse.Namespace) -> None:
     llm.scheduler.close()
     plain = AutoModelForCausalLM.from_pretrained(resolve_model_source(cfg, args.models_dir), dtype=torch.float32)
 
-    def together() -> Ours:  # the baseline for the CPU's prefill budget: prompts prefilled together, as on a GPU
+    together = "ours, prompts prefilled together"  # the CPU prefill budget's baseline: as on a GPU
+
+    def ours_together() -> Ours:
         engine = Ours(llm._model, "off", 0, prefill_tokens=PREFILL_TOKENS["cuda"])
-        engine.label = "ours, prompts prefilled together"
+        engine.label = together
         return engine
 
     results = {}
-    for make in (lambda: PlainGenerate(plain.eval()), lambda: Ours(llm._model, "off", 0), together):
+    for make in (lambda: PlainGenerate(plain.eval()), lambda: Ours(llm._model, "off", 0), ours_together):
         engine = make()  # one engine (and its threads) at a time
-        if engine.label == "ours, prompts prefilled together":  # it differs from ours only with several prompts
+        if engine.label == together:  # it differs from ours only with several prompts: the mixed round alone
             engine.run(random_prompts(1, 64, vocab, 3), 8)
             figures = {}
         else:

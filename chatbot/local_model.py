@@ -240,27 +240,27 @@ def _scheduler(model: Any, name: str, cfg: LocalLLMSettings, window: int) -> Bat
     """The batching scheduler; on CUDA a lone answer can decode through a compiled CUDA-graph step, and
     concurrent answers through static cache slots and captured CUDA graphs. Each is a speed-up, never a reason
     not to serve: if warming both up fails, each is tried alone, then neither."""
-    wanted = [(cfg.compile, cfg.batch_graphs)] if model.device.type == "cuda" else []
-    if wanted and cfg.compile and cfg.batch_graphs:
-        wanted += [(False, True), (True, False)]
-    for compiled, graphs in filter(any, wanted):
-        parts = " and ".join(p for p, on in (("compiled lone decode", compiled), ("batch graphs", graphs)) if on)
-        logger.info("preparing the CUDA-graph decode of %s (%s; once, at start-up)", name, parts)
-        scheduler = BatchScheduler(
-            model,
-            model_name=name,
-            max_batch=cfg.max_batch,
-            lone_decode="compiled" if compiled else "off",
-            slot_decode="graphs" if graphs else "off",
-            static_cache_len=window,
-        )
-        try:
-            scheduler.warm_up()
-            return scheduler
-        except Exception as e:
-            logger.warning("could not prepare the %s of %s: %s", parts, name, e)
-            scheduler.close()
-    if any(map(any, wanted)):
+    if model.device.type == "cuda" and (cfg.compile or cfg.batch_graphs):
+        tries = [(cfg.compile, cfg.batch_graphs)]
+        if cfg.compile and cfg.batch_graphs:
+            tries += [(False, True), (True, False)]
+        for compiled, graphs in tries:
+            parts = " and ".join(p for p, on in (("compiled lone decode", compiled), ("batch graphs", graphs)) if on)
+            logger.info("preparing the CUDA-graph decode of %s (%s; once, at start-up)", name, parts)
+            scheduler = BatchScheduler(
+                model,
+                model_name=name,
+                max_batch=cfg.max_batch,
+                lone_decode="compiled" if compiled else "off",
+                slot_decode="graphs" if graphs else "off",
+                static_cache_len=window,
+            )
+            try:
+                scheduler.warm_up()
+                return scheduler
+            except Exception as e:
+                logger.warning("could not prepare the %s of %s: %s", parts, name, e)
+                scheduler.close()
         logger.warning("CUDA-graph decoding is unavailable for %s: decoding eagerly", name)
     return BatchScheduler(model, model_name=name, max_batch=cfg.max_batch, cpu_threads=cfg.cpu_threads)
 

@@ -42,10 +42,7 @@ def load(model_dir: Path, tmp_path: Path, **local: object) -> LocalChatModel:
 def fp32_nf4_model(model_dir: Path):
     """NF4 weights with fp32 compute: batch-1 (gemv) and batched (dequantize + matmul) kernels agree to ~1e-6,
     so greedy tokens must match exactly."""
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
-    return AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=config, device_map="cuda").eval()
+    return load_fp32_nf4(model_dir)
 
 
 @pytest.fixture(scope="module", params=["sdpa", "grouped"])
@@ -54,13 +51,17 @@ def fp32_nf4_any_attention(model_dir: Path, fp32_nf4_model, request):
     graphs (chatbot/decode_attention.py)."""
     if request.param == "sdpa":
         return fp32_nf4_model
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
     from chatbot import decode_attention
+
+    return load_fp32_nf4(model_dir, attn_implementation=decode_attention.register("cuda"))
+
+
+def load_fp32_nf4(model_dir: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
     return AutoModelForCausalLM.from_pretrained(
-        model_dir, quantization_config=config, device_map="cuda", attn_implementation=decode_attention.register("cuda")
+        model_dir, quantization_config=config, device_map="cuda", **kwargs
     ).eval()
 
 
