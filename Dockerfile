@@ -23,7 +23,7 @@ COPY ingest ./ingest
 
 # The bundled model is converted once here, so a fresh container starts without the conversion.
 RUN useradd --create-home --uid 1001 ragdesk && mkdir -p /data /models \
- && python -c "from pathlib import Path; from chatbot.local_model import prepare_bundled_model; prepare_bundled_model(Path('/models'))" \
+ && python -c "from pathlib import Path; from chatbot.llm.local_model import prepare_bundled_model; prepare_bundled_model(Path('/models'))" \
  && chown -R ragdesk /data /models
 USER ragdesk
 VOLUME ["/data", "/models"]

@@ -17,11 +17,11 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
     import gradio as gr
     from fastapi import FastAPI
 
-    from chatbot.api import build_api_router, register_error_handlers, time_requests
-    from chatbot.auth import admin_from_header, admin_login
-    from chatbot.openai_api import build_openai_router
-    from chatbot.portal import build_portal_router, frame_policy
-    from chatbot.ui import ChatUI
+    from chatbot.access.admin_login import admin_from_header, admin_login
+    from chatbot.ui.pages import ChatUI
+    from chatbot.web.openai_api import build_openai_router
+    from chatbot.web.portal import build_portal_router, frame_policy
+    from chatbot.web.rest_api import build_api_router, register_error_handlers, time_requests
 
     settings = services.settings
     api = FastAPI(title="RAGDesk", version="1", root_path=settings.root_path)
@@ -31,7 +31,7 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
     register_error_handlers(api)
     api.middleware("http")(time_requests)
     api.middleware("http")(frame_policy(settings.portal))
-    ui = ChatUI(services.chat, pipeline, settings.portal, services.api_keys)
+    ui = ChatUI(services, pipeline)
     admin = ui.build_admin().queue(default_concurrency_limit=16)
     gr.mount_gradio_app(
         api,

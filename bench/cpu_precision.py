@@ -54,7 +54,7 @@ def main() -> None:
 
     from int8_decode import prompts
 
-    from chatbot.local_model import LocalChatModel
+    from chatbot.llm.local_model import LocalChatModel
     from chatbot.settings import LLMSettings
 
     models = {}

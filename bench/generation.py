@@ -6,7 +6,7 @@
 
 CPU: "plain generate" is plain transformers `generate` on the fp32 model with its default (SDPA) attention;
 "ours" is the app's CPU path (bf16 where the CPU does bf16 natively, see RAGDESK_LLM__LOCAL__CPU_DTYPE; the
-decode attention of chatbot/decode_attention.py; the growing cache of chatbot/kv_cache.py; the batching scheduler).
+decode attention of chatbot/llm/runtime/decode_attention.py; the growing cache of chatbot/llm/runtime/kv_cache.py; the batching scheduler).
 Each also serves four customers at once whose prompts differ in length (MIXED_PROMPTS), and so does "ours" with
 prompts prefilled together as on a GPU (the baseline for the CPU's one-long-prompt-at-a-time prefill).
 
@@ -161,7 +161,7 @@ class Ours:
     def __init__(
         self, model: Any, lone_decode: str, context: int, slot_decode: str = "off", prefill_tokens: int | None = None
     ) -> None:
-        from chatbot.batching import BatchScheduler
+        from chatbot.llm.runtime.batching import BatchScheduler
 
         self.scheduler = BatchScheduler(
             model,
@@ -177,7 +177,7 @@ class Ours:
 
     def run(self, prompts: list[list[int]], new_tokens: int) -> list[tuple[float, float, int]]:
         """(ttft, total, tokens) per request, all submitted at once."""
-        from chatbot.batching import Sampling
+        from chatbot.llm.runtime.batching import Sampling
 
         started = time.perf_counter()
         streams = [self.scheduler.submit(p, Sampling(max_new_tokens=new_tokens), frozenset()) for p in prompts]
@@ -202,7 +202,7 @@ class PlainGenerate:
     label = "plain generate"
 
     def __init__(self, model: Any) -> None:
-        from chatbot.cpu_threads import use_cores_in_this_thread
+        from chatbot.llm.runtime.cpu_threads import use_cores_in_this_thread
 
         self.model = model  # one worker thread runs every generate, as an app serving plain generate would
         on_cpu = model.device.type == "cpu"
@@ -323,7 +323,7 @@ def gpu_main(args: argparse.Namespace) -> None:
                 variants.append(("nf4 ours + batch graphs", "graphs"))
             for label, slots in variants:
                 if slots != "off":  # as the app loads a model with batch graphs on
-                    from chatbot import decode_attention
+                    from chatbot.llm.runtime import decode_attention
 
                     model.set_attn_implementation(decode_attention.register("cuda"))
                 torch.cuda.reset_peak_memory_stats()
@@ -349,7 +349,7 @@ def load_gpu_model(name: str, quantized: bool, models_dir: Path) -> tuple[Any, i
     """The 7B shape is quantized in memory; the small models go through LocalChatModel.load (NF4 or bf16)."""
     import torch
 
-    from chatbot.local_model import LocalChatModel
+    from chatbot.llm.local_model import LocalChatModel
     from chatbot.settings import LLMSettings
 
     if name == "qwen2.5-7b-shape":
@@ -396,9 +396,9 @@ def cpu_main(args: argparse.Namespace) -> None:
     import transformers
     from transformers import AutoModelForCausalLM
 
-    from chatbot.batching import PREFILL_TOKENS
-    from chatbot.cpu_threads import single_core_by_default
-    from chatbot.local_model import LocalChatModel, resolve_model_source
+    from chatbot.llm.runtime.batching import PREFILL_TOKENS
+    from chatbot.llm.runtime.cpu_threads import single_core_by_default
+    from chatbot.llm.local_model import LocalChatModel, resolve_model_source
     from chatbot.settings import LLMSettings
 
     single_core_by_default()  # as the app does on the CPU: the cores go to the thread that generates

@@ -40,7 +40,7 @@ def token_f1(prediction: str, answers: list[str]) -> float:
 def prompts(eval_set: Path, n: int) -> list[tuple[list, list[str]]]:
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from chatbot.templates import ENGLISH_DEFAULT
+    from chatbot.conversation.templates import ENGLISH_DEFAULT
 
     docs = {d["doc_id"]: d for d in map(json.loads, (eval_set / "kb.jsonl").read_text().splitlines())}
     queries = [json.loads(line) for line in (eval_set / "queries.jsonl").read_text().splitlines()][:n]
@@ -53,7 +53,7 @@ def prompts(eval_set: Path, n: int) -> list[tuple[list, list[str]]]:
 
 
 def answer_all(int8: bool, cases: list, models_dir: Path, new_tokens: int) -> tuple[list[str], list[float]]:
-    from chatbot.local_model import LocalChatModel
+    from chatbot.llm.local_model import LocalChatModel
     from chatbot.settings import LLMSettings
 
     local = {"device": "cpu", "cpu_dtype": "bfloat16", "cpu_int8_decode": int8}
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--models-dir", type=Path, default=Path("data/models"))
     args = parser.parse_args()
-    from chatbot.cpu_threads import single_core_by_default
+    from chatbot.llm.runtime.cpu_threads import single_core_by_default
 
     single_core_by_default()  # as the app does on the CPU
     cases = prompts(args.set, args.n)

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from chatbot.templates import DEFAULT_RELEVANCE_THRESHOLD, ENGLISH_DEFAULT
+from chatbot.conversation.templates import DEFAULT_RELEVANCE_THRESHOLD, ENGLISH_DEFAULT
 from ingest.pipeline import IngestPipeline
 from knowledge.retriever import best_relevance
 from knowledge.service import build_knowledge_service

@@ -1,1 +1,1 @@
-"""The conversation: settings, model, prompts, chain, history, service and user interface."""
+"""RAGDesk's conversation side: settings and wiring at the top, one sub-package (room) per part below."""

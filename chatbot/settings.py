@@ -83,7 +83,8 @@ class ChatSettings(BaseModel):
 class AdminSettings(BaseModel):
     password_hash: SecretStr | None = Field(
         None,
-        description="Hash of the admin password for /admin (make one with `python -m chatbot.auth hash-password`).",
+        description="Hash of the admin password for /admin "
+        "(make one with `python -m chatbot.access.admin_login hash-password`).",
     )
     trusted_header: str | None = Field(
         None, description="Header a trusted reverse proxy sets to the signed-in admin's name (e.g. X-Remote-User)."

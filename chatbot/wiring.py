@@ -1,64 +1,59 @@
-"""build_services(settings): the only place that picks concrete classes for the conversation side."""
+"""build_services(settings): the one place that reads settings and picks the concrete parts of the conversation side."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages.utils import count_tokens_approximately
 from sqlalchemy.orm import sessionmaker
 
-from chatbot.api_keys import ApiKeyStore
-from chatbot.cpu_threads import PassingThreadEmbeddings, single_core_by_default
-from chatbot.history import ConversationStore
-from chatbot.llm import build_chat_model
-from chatbot.local_model import LocalChatModel, resolve_device  # imports torch only when a model is used
-from chatbot.service import ChatService, TokenCounter
+from chatbot.access.api_keys import ApiKeyStore
+from chatbot.conversation.drafts import DraftBench
+from chatbot.conversation.history import ConversationStore
+from chatbot.conversation.pipeline import TurnPipeline
+from chatbot.conversation.prompt_fitting import PromptFitter
+from chatbot.conversation.service import ChatService
+from chatbot.conversation.template_store import TemplateStore
+from chatbot.conversation.templates import ENGLISH_DEFAULT, AssistantTemplate
+from chatbot.llm.factory import build_language_model, describe_model, embeddings_beside
+from chatbot.services import Services
 from chatbot.settings import Settings
-from chatbot.template_store import TemplateStore
-from chatbot.templates import ENGLISH_DEFAULT, AssistantTemplate
 from knowledge.database import create_tables, open_database
 from knowledge.embeddings import build_embeddings
-from knowledge.service import KnowledgeService, build_knowledge_service
-
-
-@dataclass(frozen=True)
-class Services:
-    settings: Settings
-    knowledge: KnowledgeService
-    chat: ChatService
-    api_keys: ApiKeyStore
+from knowledge.service import build_knowledge_service
 
 
 def build_services(
     settings: Settings, llm: BaseChatModel | None = None, embeddings: Embeddings | None = None
 ) -> Services:
-    """Build everything from settings; tests may hand in an already loaded model or embeddings."""
+    """Build everything from settings; tests may hand in an already loaded chat model or embeddings."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if llm is None and settings.llm.backend == "local" and resolve_device(settings.llm.local) == "cpu":
-        single_core_by_default()  # before any torch work: the cores go to the model's scheduler thread
-        embeddings = PassingThreadEmbeddings(embeddings or build_embeddings(settings.embeddings))
+    if llm is None:
+        embeddings = embeddings_beside(settings.llm, embeddings or build_embeddings(settings.embeddings))
     engine = open_database(settings.sqlalchemy_url)
     create_tables(engine)
     knowledge = build_knowledge_service(settings, embeddings=embeddings, engine=engine)
-    llm = llm or build_chat_model(settings.llm, settings.models_path)
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    chat = ChatService(
-        llm=llm,
-        knowledge=knowledge,
-        conversations=ConversationStore(sessions),
-        templates=TemplateStore(sessions, default=_default_template(settings)),
-        settings=settings.chat,
-        token_counter=_token_counter(llm),
-        default_kb=settings.default_kb,
-        context_window=getattr(llm, "context_window", None) or settings.llm.context_window,
+    model = describe_model(llm, settings.llm) if llm else build_language_model(settings.llm, settings.models_path)
+    fitter = PromptFitter(
+        model.count_tokens, model.context_window, settings.chat.history_tokens, settings.chunking.chunk_size
     )
-    return Services(settings, knowledge, chat, ApiKeyStore(sessions, settings.api_keys))
+    pipeline = TurnPipeline(model, knowledge, fitter, settings.chat.max_question_chars)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    conversations = ConversationStore(sessions)
+    templates = TemplateStore(sessions, default=_default_template(settings))
+    return Services(
+        settings=settings,
+        knowledge=knowledge,
+        chat=ChatService(pipeline, knowledge, conversations, templates, settings.default_kb),
+        conversations=conversations,
+        templates=templates,
+        drafts=DraftBench(pipeline, knowledge, fitter, model),
+        api_keys=ApiKeyStore(sessions, settings.api_keys),
+        model_health=model.health,
+    )
 
 
 def _default_template(settings: Settings) -> AssistantTemplate:
-    """The built-in template, with the generation and retrieval settings of this deployment."""
+    """The built-in template, with this deployment's retrieval and generation settings (their one way in)."""
     return ENGLISH_DEFAULT.model_copy(
         update={
             "k": settings.retrieval.k,
@@ -66,10 +61,3 @@ def _default_template(settings: Settings) -> AssistantTemplate:
             "max_new_tokens": settings.llm.max_new_tokens,
         }
     )
-
-
-def _token_counter(llm: BaseChatModel) -> TokenCounter:
-    """The model's own tokenizer when it has one (local models), else LangChain's approximation."""
-    if isinstance(llm, LocalChatModel):
-        return lambda messages: llm.get_num_tokens_from_messages(messages)
-    return count_tokens_approximately

@@ -15,6 +15,8 @@ from knowledge.errors import RagdeskError
 from knowledge.service import KnowledgeService, build_knowledge_service
 from knowledge.settings import KnowledgeSettings, describe_invalid_settings
 
+STORED = {"ingested", "replaced", "unchanged"}  # outcomes whose chunks are in the knowledge base
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ingest", description="Add documents to a RAGDesk knowledge base.")
@@ -97,10 +99,11 @@ def _ingest(pipeline: IngestPipeline, files: list[Path], kb: str) -> int:
     bar.update(bar.total - bar.n)
     bar.close()
     for outcome in report.outcomes:
+        chunks = f"  {outcome.chunks} chunks" if outcome.status in STORED else ""
         detail = f" ({outcome.detail})" if outcome.detail else ""
-        print(f"{outcome.status:>9}  {outcome.name}  {outcome.chunks} chunks{detail}")
+        print(f"{outcome.status:>9}  {outcome.name}{chunks}{detail}")
     print(report.summary())
-    return 1 if report.failed else 0
+    return 1 if report.failed else 0  # a skipped file (a type ingest does not read) is reported, not an error
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ class UnreadableFileError(ValueError):
     """A file that cannot be ingested; the message says why and is safe to show the uploader."""
 
 
+class UnsupportedFileTypeError(UnreadableFileError):
+    """A file of a type ingest does not read (say `program.exe` in a folder): reported as skipped, not failed."""
+
+
 @dataclass(frozen=True)
 class Section:
     text: str
@@ -35,12 +39,8 @@ class LoadedDocument:
 
 def load_document(name: str, data: bytes) -> LoadedDocument:
     """Parse file bytes by the file's suffix; raise UnreadableFileError with a specific reason."""
-    suffix = Path(name).suffix.lower()
-    loader = _LOADERS.get(suffix)
-    if loader is None:
-        raise UnreadableFileError(
-            f"unsupported file type '{suffix or 'none'}' (supported: {', '.join(SUPPORTED_SUFFIXES)})"
-        )
+    check_supported(name)
+    loader = _LOADERS[Path(name).suffix.lower()]
     if not data.strip():
         raise UnreadableFileError("the file is empty")
     document = loader(data, Path(name).stem)
@@ -48,6 +48,15 @@ def load_document(name: str, data: bytes) -> LoadedDocument:
     if not sections:
         raise UnreadableFileError("no extractable text (a scanned document needs OCR first)")
     return LoadedDocument(document.title.strip() or Path(name).stem, sections, document.pages)
+
+
+def check_supported(name: str) -> None:
+    """Raise UnsupportedFileTypeError, naming the types ingest reads, when `name`'s suffix is not one of them."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in _LOADERS:
+        raise UnsupportedFileTypeError(
+            f"unsupported file type '{suffix or 'none'}' (supported: {', '.join(SUPPORTED_SUFFIXES)})"
+        )
 
 
 def decode_text(data: bytes) -> str:

@@ -14,14 +14,21 @@ from typing import Literal
 from sqlalchemy.exc import IntegrityError
 
 from ingest.chunking import build_splitter, chunk_document
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, Section, UnreadableFileError, load_document
+from ingest.loaders import (
+    LoadedDocument,
+    Section,
+    UnreadableFileError,
+    UnsupportedFileTypeError,
+    check_supported,
+    load_document,
+)
 from knowledge.metrics import INGESTED_FILES
 from knowledge.registry import READY, DocumentInfo
 from knowledge.service import DocumentDraft, KnowledgeService
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["ingested", "replaced", "unchanged", "duplicate", "failed"]
+Status = Literal["ingested", "replaced", "unchanged", "duplicate", "failed", "skipped"]
 MAX_NAME_CHARS = 200
 BATCH_CHUNKS = 512
 
@@ -42,6 +49,11 @@ class IngestReport:
     def failed(self) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
 
+    @property
+    def skipped(self) -> list[FileOutcome]:
+        """Files of a type ingest does not read; each outcome's detail names the types it does."""
+        return [o for o in self.outcomes if o.status == "skipped"]
+
     def summary(self) -> str:
         counts: dict[str, int] = {}
         for outcome in self.outcomes:
@@ -60,11 +72,12 @@ def safe_document_name(raw: str) -> str:
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files as given, and the supported files inside any folder, sorted."""
+    """Files as given, and every file inside any folder, sorted: the pipeline reports those of a type it does
+    not read as skipped, with the reason, rather than passing them over in silence."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES))
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
         else:
             files.append(path)
     return files
@@ -117,6 +130,7 @@ class _IngestRun:
     def add_file(self, path: Path, display_name: str) -> None:
         name = safe_document_name(display_name)
         try:
+            check_supported(name)
             size = path.stat().st_size
             if size > self.pipeline.max_bytes:
                 limit = self.pipeline.max_bytes // 2**20
@@ -125,6 +139,8 @@ class _IngestRun:
             content_hash = hashlib.sha256(data).hexdigest()
             if not self._settled(name, content_hash):
                 self._queue(name, content_hash, len(data), load_document(name, data))
+        except UnsupportedFileTypeError as e:
+            self.outcomes.append(FileOutcome(name, "skipped", detail=str(e)))
         except UnreadableFileError as e:
             self.outcomes.append(FileOutcome(name, "failed", detail=str(e)))
         except OSError as e:

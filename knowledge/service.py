@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from knowledge.database import create_tables, open_database
@@ -25,7 +26,7 @@ from knowledge.errors import (
 )
 from knowledge.keyword import KeywordIndex
 from knowledge.registry import READY, ChunkRecord, DocumentInfo, DocumentRegistry, KnowledgeBaseInfo
-from knowledge.retriever import HybridRetriever
+from knowledge.retriever import HybridRetriever, reciprocal_rank_fusion
 from knowledge.settings import KnowledgeSettings
 from knowledge.store import drop_collection, new_collection_name, open_chroma_client, open_vector_store
 
@@ -176,6 +177,34 @@ class KnowledgeService:
             multilingual_embeddings=self.settings.embeddings.multilingual,
             k=k,
         )
+
+    def search(self, kb: str, queries: list[str], k: int) -> list[Document]:
+        """The k best chunks for one query, or for several (a question and its rewrite) fused by rank."""
+        retriever = self.retriever(kb, k=k)
+        if len(queries) == 1:
+            return retriever.invoke(queries[0])
+        rankings = [(retriever.invoke(query), 1.0) for query in queries]
+        return reciprocal_rank_fusion(rankings, self.settings.retrieval.rrf_k, k)
+
+    def health(self) -> dict[str, Any]:
+        """Whether the registry database and the vector store answer, with each knowledge base's documents."""
+        checks: dict[str, Any] = {}
+        try:
+            infos = self.knowledge_bases()
+            checks["knowledge_bases"] = {kb.name: kb.documents for kb in infos}
+            checks["database"] = "ok"
+        except SQLAlchemyError as e:
+            checks["database"] = f"error: {type(e).__name__}"
+            infos = []
+        try:
+            self._chroma.heartbeat()
+            for info in infos[:1]:
+                self._chroma.get_collection(info.collection).count()
+            checks["vector_store"] = "ok"
+        except Exception as e:  # a probe: whatever Chroma's client raises (its own errors, HTTP, sqlite) is "degraded"
+            logger.warning("vector store health check failed", exc_info=True)
+            checks["vector_store"] = f"error: {type(e).__name__}"
+        return checks
 
     def list_documents(self, kb: str) -> list[DocumentInfo]:
         self.knowledge_base(kb)

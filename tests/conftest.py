@@ -21,14 +21,11 @@ from ingest.pipeline import IngestPipeline  # noqa: E402
 from knowledge.embeddings import build_embeddings  # noqa: E402
 from knowledge.settings import EmbeddingSettings  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "knowledge" / "samples"
-
 
 @pytest.fixture(autouse=True)
 def _torch_threads_given_back() -> Iterator[None]:
-    """A local model on the CPU takes the cores for its own thread (chatbot/cpu_threads.py); later tests get them
-    back."""
+    """A local model on the CPU takes the cores for its own thread (chatbot/llm/runtime/cpu_threads.py); later
+    tests get them back."""
     import torch
 
     before = torch.get_num_threads()
@@ -81,7 +78,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def bundled_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The bundled SmolLM2 converted once per test session (about a minute on 2 cores)."""
-    from chatbot.local_model import prepare_bundled_model
+    from chatbot.llm.local_model import prepare_bundled_model
 
     path = tmp_path_factory.mktemp("models")
     prepare_bundled_model(path)
@@ -93,7 +90,7 @@ def page():  # type: ignore[no-untyped-def]
     """A page in Debian's Chromium driven by Playwright (tests using it skip when chromium is missing)."""
     from playwright.sync_api import sync_playwright
 
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from app import build_web_app
 from ingest.pipeline import IngestPipeline, expand_paths
-from tests.conftest import SAMPLES
+from tests.helpers.paths import SAMPLES
 
 ADMIN_KEY = "admin-key-for-tests-0123456789"
 RETURNS = "How long do I have to return an item?"
@@ -122,7 +122,7 @@ def test_feedback_is_stored_with_the_turn(open_api: TestClient, make_services) -
     assert open_api.post("/api/v1/feedback", json=body).status_code == 204
     assert open_api.post("/api/v1/feedback", json={**body, "turn": 5}).status_code == 400
     services = make_services()  # the same data directory, read afresh
-    assert services.chat.conversations.feedback(turn["conversation_id"]) == {1: ("down", "too short")}
+    assert services.conversations.feedback(turn["conversation_id"]) == {1: ("down", "too short")}
 
 
 def test_openai_client_round_trip_with_streaming(open_api: TestClient) -> None:
@@ -170,7 +170,7 @@ def test_metrics_count_a_chat_and_health_reports_the_stores(open_api: TestClient
 
 
 def test_admin_pages_need_the_password_when_one_is_set(make_services) -> None:  # type: ignore[no-untyped-def]
-    from chatbot.auth import hash_password
+    from chatbot.access.admin_login import hash_password
 
     client, _ = client_for(make_services, admin={"password_hash": hash_password("a-long-admin-password")})
     assert client.get("/admin/config").status_code == 401

@@ -5,7 +5,7 @@ import threading
 import pytest
 import torch
 
-from chatbot.batching import PREFILL_TOKENS, BatchScheduler, Sampling
+from chatbot.llm.runtime.batching import PREFILL_TOKENS, BatchScheduler, Sampling
 from chatbot.errors import ModelUnavailableError
 from tests.tiny_model import HeldModel, sharp_llama
 

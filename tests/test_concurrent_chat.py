@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 
-from chatbot.batching import BatchScheduler, Sampling
-from chatbot.local_model import LocalChatModel
-from chatbot.service import AnswerDelta, TurnSaved
+from chatbot.llm.runtime.batching import BatchScheduler, Sampling
+from chatbot.llm.local_model import LocalChatModel
+from chatbot.conversation.turns import AnswerDelta, TurnResult
 from chatbot.settings import LLMSettings
 from ingest.pipeline import IngestPipeline, expand_paths
-from tests.conftest import SAMPLES
+from tests.helpers.paths import SAMPLES
 from tests.tiny_model import HeldModel
 
 QUESTIONS = [
@@ -45,12 +45,12 @@ def test_eight_customers_at_once_all_get_streamed_answers(make_services, tiny_mo
     assert sorted(events) == list(range(len(QUESTIONS)))
     for i, customer_events in events.items():
         saved = customer_events[-1]
-        assert isinstance(saved, TurnSaved), f"customer {i}: {customer_events[-1]!r}"
+        assert isinstance(saved, TurnResult), f"customer {i}: {customer_events[-1]!r}"
         if saved.answered:
             deltas = [e.text for e in customer_events if isinstance(e, AnswerDelta)]
             assert len(deltas) > 1
             assert "".join(deltas) == saved.answer
-    assert sum(isinstance(events[i][-1], TurnSaved) and events[i][-1].answered for i in events) >= 4
+    assert sum(isinstance(events[i][-1], TurnResult) and events[i][-1].answered for i in events) >= 4
     assert llm.scheduler.largest_batch > 1  # answers were generated together, not one after another
     llm.scheduler.close()
 

@@ -6,12 +6,12 @@ import threading
 import pytest
 import torch
 
-from chatbot import decode_attention
-from chatbot.batching import BatchScheduler, Sampling
-from chatbot.cpu_linear import Int8DecodeLinear, PackedLinear, pack_linear_layers, uses_int8_decode
-from chatbot.cpu_threads import PassingThreadEmbeddings, in_passing_thread, usable_cores, use_cores_in_this_thread
-from chatbot.kv_cache import GrowingCache, GrowingLayer
-from chatbot.local_model import LocalChatModel, _load_kwargs
+from chatbot.llm.runtime import decode_attention
+from chatbot.llm.runtime.batching import BatchScheduler, Sampling
+from chatbot.llm.runtime.cpu_linear import Int8DecodeLinear, PackedLinear, pack_linear_layers, uses_int8_decode
+from chatbot.llm.runtime.cpu_threads import PassingThreadEmbeddings, in_passing_thread, usable_cores, use_cores_in_this_thread
+from chatbot.llm.runtime.kv_cache import GrowingCache, GrowingLayer
+from chatbot.llm.local_model import LocalChatModel, _load_kwargs
 from chatbot.settings import LLMSettings
 from tests.test_batching import PROMPTS, reference_greedy
 from tests.tiny_model import HeldModel, sharp_llama
@@ -157,9 +157,9 @@ def test_int8_decode_packs_the_decoder_of_a_bf16_model_only() -> None:
 
 
 def test_the_cpu_dtype_follows_the_setting_and_the_cpu(monkeypatch) -> None:
-    monkeypatch.setattr("chatbot.local_model.cpu_does_bf16", lambda: False)
+    monkeypatch.setattr("chatbot.llm.local_model.cpu_does_bf16", lambda: False)
     assert _load_kwargs("cpu", True, "auto")[1] == "none (fp32 on CPU)"
-    monkeypatch.setattr("chatbot.local_model.cpu_does_bf16", lambda: True)
+    monkeypatch.setattr("chatbot.llm.local_model.cpu_does_bf16", lambda: True)
     assert _load_kwargs("cpu", True, "auto")[1] == "none (bf16 on CPU)"
     assert _load_kwargs("cpu", True, "float32")[0]["dtype"] == torch.float32
     assert _load_kwargs("cpu", True, "bfloat16")[0]["attn_implementation"] == decode_attention.CPU

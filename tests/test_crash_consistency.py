@@ -16,7 +16,7 @@ import pytest
 from knowledge.registry import READY
 from knowledge.service import build_knowledge_service
 from knowledge.settings import KnowledgeSettings
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 pytestmark = pytest.mark.slow
 TOPICS = ["returns", "shipping", "warranty", "passwords", "kettles", "invoices", "stores", "gift cards"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, running_app
+from tests.helpers.browser import CHROMIUM, running_app
 
 pytestmark = [
     pytest.mark.slow,

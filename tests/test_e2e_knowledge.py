@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, running_app
-from tests.corpus import write_mixed_corpus
+from tests.helpers.browser import CHROMIUM, ask, running_app
+from tests.helpers.corpus import write_mixed_corpus
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,18 +24,6 @@ def fake_llm_app(tmp_path: Path) -> Iterator[str]:
     env = {"RAGDESK_LLM__BACKEND": "fake", "RAGDESK_LLM__FAKE_RESPONSES": '["Scripted answer."]'}
     with running_app(tmp_path, env) as url:
         yield url
-
-
-def ask(page, question: str, until: tuple[str, ...] = ("Sources",)) -> str:  # type: ignore[no-untyped-def]
-    """Send a question; return the chat text after it, once one of `until` shows there (the answer is complete)."""
-    page.locator("#question textarea").fill(question)
-    page.locator("#send").click()
-    page.wait_for_function(
-        "([q, until]) => { const t = document.querySelector('#chat').innerText;"
-        " return t.includes(q) && until.some(u => t.split(q).pop().includes(u)); }",
-        arg=[question, list(until)],
-    )
-    return page.locator("#chat").inner_text().split(question)[-1]
 
 
 def test_knowledge_tab_manages_documents_and_knowledge_bases(fake_llm_app: str, page, tmp_path: Path) -> None:

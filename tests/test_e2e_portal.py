@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from chatbot.identity import sign_portal_token
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, free_port, running_app
+from chatbot.access.identity import sign_portal_token
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, free_port, running_app
 
 pytestmark = [
     pytest.mark.slow,

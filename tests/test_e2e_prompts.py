@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, running_app
-from tests.test_e2e_knowledge import ask
+from tests.helpers.browser import CHROMIUM, ask, running_app
 
 pytestmark = [
     pytest.mark.slow,

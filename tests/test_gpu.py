@@ -20,8 +20,8 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 bnb = pytest.importorskip("bitsandbytes")
 
-from chatbot.batching import BatchScheduler, Sampling  # noqa: E402
-from chatbot.local_model import LocalChatModel  # noqa: E402
+from chatbot.llm.runtime.batching import BatchScheduler, Sampling  # noqa: E402
+from chatbot.llm.local_model import LocalChatModel  # noqa: E402
 from chatbot.settings import LLMSettings  # noqa: E402
 
 PROMPTS = [[5, 9, 12, 7], [11, 4, 6, 20, 21, 8, 9, 10, 13], [14], [7, 7, 15, 16, 17, 18], [19, 22, 23, 5, 6]]
@@ -48,10 +48,10 @@ def fp32_nf4_model(model_dir: Path):
 @pytest.fixture(scope="module", params=["sdpa", "grouped"])
 def fp32_nf4_any_attention(model_dir: Path, fp32_nf4_model, request):
     """The same NF4 model with transformers' SDPA, and with the grouped decode attention the app uses with batch
-    graphs (chatbot/decode_attention.py)."""
+    graphs (chatbot/llm/runtime/decode_attention.py)."""
     if request.param == "sdpa":
         return fp32_nf4_model
-    from chatbot import decode_attention
+    from chatbot.llm.runtime import decode_attention
 
     return load_fp32_nf4(model_dir, attn_implementation=decode_attention.register("cuda"))
 

@@ -9,7 +9,7 @@ from chatbot.errors import ConversationNotFoundError
 def test_conversation_survives_reopening_the_database(make_services) -> None:
     services = make_services(chat_model=None)
     conversation = services.chat.new_conversation("browser-1")
-    history = services.chat.conversations.history("browser-1", conversation.id)
+    history = services.conversations.history("browser-1", conversation.id)
     history.add_messages(
         [HumanMessage("Where is my parcel?"), AIMessage("It ships tomorrow.", additional_kwargs={"sources": []})]
     )
@@ -22,26 +22,30 @@ def test_conversation_survives_reopening_the_database(make_services) -> None:
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(services) -> None:
-    engine = services.chat.conversations._sessions.kw["bind"]
+    engine = services.conversations._sessions.kw["bind"]
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
 
 
-def test_memory_keeps_only_the_newest_turns_within_the_token_budget(make_services) -> None:
-    services = make_services(chat={"history_tokens": 60})
+def test_memory_keeps_only_the_newest_turns_within_the_token_budget() -> None:
+    from langchain_core.messages.utils import count_tokens_approximately
+
+    from chatbot.conversation.prompt_fitting import PromptFitter
+
+    fitter = PromptFitter(count_tokens_approximately, context_window=8192, history_tokens=60, chunk_tokens=900)
     messages = []
     for i in range(20):
         messages += [
             HumanMessage(f"question number {i} " + "word " * 10),
             AIMessage(f"answer number {i} " + "word " * 10),
         ]
-    kept = services.chat._memory(messages)
+    kept = fitter.memory(messages)
 
     assert 0 < len(kept) < len(messages)
     assert kept[-1].content == messages[-1].content
     assert kept[0].type == "human"
-    assert services.chat._token_counter(kept) <= 60
+    assert count_tokens_approximately(kept) <= 60
 
 
 def test_owner_cannot_read_or_delete_another_owners_conversation(services) -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from ingest.__main__ import main as ingest_cli
 from ingest.pipeline import IngestPipeline, expand_paths
-from tests.conftest import SAMPLES
-from tests.corpus import write_mixed_corpus
+from tests.helpers.corpus import write_mixed_corpus
+from tests.helpers.paths import SAMPLES
 
 
 def chroma_ids(services, kb="default"):  # type: ignore[no-untyped-def]
@@ -111,6 +111,43 @@ def test_cli_ingests_a_folder_and_reports_failures(tmp_path: Path, monkeypatch, 
     assert ingest_cli(["--kb", "Support EU", "--delete-kb", "--yes"]) == 0
     assert ingest_cli(["--kb", "Support EU", "--list"]) == 1
     assert "no knowledge base named 'Support EU'" in capsys.readouterr().err
+
+
+def test_cli_reports_files_of_unreadable_types_as_skipped_when_given_a_folder(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("RAGDESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("RAGDESK_EMBEDDINGS__BACKEND", "fake")
+    folder = tmp_path / "docs"
+    (folder / "tools").mkdir(parents=True)
+    (folder / "faq.md").write_text("# FAQ\n\nWe ship on Saturdays too.")
+    (folder / "program.exe").write_bytes(b"MZ\x90\x00\x03\x00")
+    (folder / "tools" / "firmware.bin").write_bytes(b"\x00\x01\x02")
+
+    assert ingest_cli([str(folder), "--kb", "support"]) == 0  # skipping is not a failure
+    out = capsys.readouterr().out
+    assert "ingested  faq.md  1 chunks" in out
+    assert "skipped  program.exe (unsupported file type '.exe' (supported: .pdf," in out
+    assert "skipped  firmware.bin (unsupported file type '.bin'" in out
+    assert "1 ingested, 2 skipped" in out
+    assert ingest_cli(["--kb", "support", "--list"]) == 0
+    assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == ["faq.md"]
+
+
+def test_upload_report_names_a_file_of_an_unreadable_type_as_skipped_with_the_reason(
+    services, pipeline, tmp_path: Path
+) -> None:
+    saved = tmp_path / "00000"  # an upload is saved under a number and ingested under the name it was sent with
+    saved.write_bytes(b"MZ\x90\x00\x03\x00")
+    good = tmp_path / "00001"
+    good.write_text("# Hours\n\nThe shop opens at nine.")
+    report = pipeline.ingest_files([(saved, "program.exe"), (good, "hours.md")], "default")
+
+    assert [(o.name, o.status) for o in report.outcomes] == [("program.exe", "skipped"), ("hours.md", "ingested")]
+    assert report.skipped[0].detail.startswith("unsupported file type '.exe' (supported: .pdf, .docx")
+    assert report.failed == []
+    assert report.summary() == "1 skipped, 1 ingested"
+    assert [d.name for d in services.knowledge.list_documents("default")] == ["hours.md"]
 
 
 @pytest.mark.parametrize("kb", ["default", "Support (EU) / 客服"])

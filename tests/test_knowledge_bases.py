@@ -10,7 +10,7 @@ from chatbot.errors import ConversationNotFoundError
 from ingest.pipeline import IngestPipeline
 from knowledge.errors import KnowledgeBaseBusyError, KnowledgeBaseNameError, KnowledgeBaseNotFoundError
 from knowledge.service import build_knowledge_service
-from tests.conftest import SAMPLES
+from tests.helpers.paths import SAMPLES
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -60,7 +60,7 @@ def test_rename_keeps_documents_searchable_and_conversations_attached(services, 
     hits = services.knowledge.retriever("Lumora Support").invoke("gift cards expire")
     assert hits[0].metadata["document"] == "gift.md"
     assert [d.name for d in services.knowledge.list_documents("Lumora Support")] == ["gift.md"]
-    assert services.chat.conversations.get("alice", conversation.id).kb == "Lumora Support"
+    assert services.conversations.get("alice", conversation.id).kb == "Lumora Support"
     services.chat.answer("alice", conversation.id, "And store credit?")  # the conversation goes on
     with pytest.raises(KnowledgeBaseNotFoundError):
         services.knowledge.retriever("default")
@@ -88,7 +88,7 @@ def test_delete_removes_vectors_documents_and_conversations(services, pipeline, 
     chroma = services.knowledge._chroma
     assert collection not in [c.name for c in chroma.list_collections()]
     with pytest.raises(ConversationNotFoundError):
-        services.chat.conversations.get("bob", conversation.id)
+        services.conversations.get("bob", conversation.id)
     services.knowledge.create_knowledge_base("Old")
     assert services.knowledge.list_documents("Old") == []
 

@@ -9,8 +9,8 @@ from ingest.chunking import build_splitter, chunk_document
 from ingest.loaders import UnreadableFileError, load_document
 from ingest.pipeline import safe_document_name
 from knowledge.settings import ChunkingSettings
-from tests.conftest import SAMPLES
-from tests.corpus import _encrypted_pdf, _scanned_pdf
+from tests.helpers.corpus import encrypted_pdf, scanned_pdf
+from tests.helpers.paths import SAMPLES
 
 
 @pytest.mark.parametrize(
@@ -131,16 +131,16 @@ def test_chinese_text_in_legacy_encodings_is_not_mojibake(encoding: str) -> None
 
 def test_scanned_pdf_without_text_layer_is_refused_when_loaded() -> None:
     with pytest.raises(UnreadableFileError, match="no extractable text"):
-        load_document("scanned-returns.pdf", _scanned_pdf())
+        load_document("scanned-returns.pdf", scanned_pdf())
 
 
 def test_encrypted_pdf_is_refused_when_loaded() -> None:
     with pytest.raises(UnreadableFileError, match="encrypted"):
-        load_document("price-list.pdf", _encrypted_pdf())
+        load_document("price-list.pdf", encrypted_pdf())
 
 
 def test_pdf_locked_only_by_an_owner_password_is_read_when_loaded() -> None:
-    document = load_document("price-list.pdf", _encrypted_pdf(user_password=""))
+    document = load_document("price-list.pdf", encrypted_pdf(user_password=""))
     assert "Internal price list" in document.sections[0].text
 
 

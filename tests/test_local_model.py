@@ -2,10 +2,10 @@
 
 import pytest
 
-from chatbot.local_model import LocalChatModel
+from chatbot.llm.local_model import LocalChatModel
 from chatbot.settings import LLMSettings
 from ingest.pipeline import IngestPipeline, expand_paths
-from tests.conftest import SAMPLES
+from tests.helpers.paths import SAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +52,15 @@ def test_bundled_model_answers_the_return_question_from_the_samples(make_service
 def test_the_context_window_is_capped_at_the_models_own_limit(tiny_llm, make_services) -> None:
     assert tiny_llm.context_window == 1024  # the tiny model knows 1,024 positions; the setting says 8,192
     services = make_services(chat_model=tiny_llm)
-    assert services.chat.context_window == 1024  # prompts are fitted to what the model can read
+    template = services.templates.active("default").template
+    assert services.drafts.budget(template).context_window == 1024  # prompts are fitted to what the model can read
 
 
 def test_a_cuda_graph_part_that_fails_to_warm_up_leaves_the_other_in_service(monkeypatch) -> None:
     """On CUDA, compiled lone decode and batch graphs are both speed-ups: one failing keeps the other."""
     from types import SimpleNamespace
 
-    from chatbot import local_model
+    from chatbot.llm import local_model
     from chatbot.settings import LocalLLMSettings
 
     tried: list[tuple[str, str]] = []

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from chatbot.errors import ModelUnavailableError
-from chatbot.local_model import BUNDLED_DIR_NAME
-from chatbot.service import AnswerDelta, TurnSaved
+from chatbot.llm.local_model import BUNDLED_DIR_NAME
+from chatbot.conversation.turns import AnswerDelta, TurnResult
 from ingest.pipeline import IngestPipeline, expand_paths
-from tests.browser import free_port, wait_until_healthy
-from tests.conftest import SAMPLES
+from tests.helpers.browser import free_port, wait_until_healthy
+from tests.helpers.paths import SAMPLES
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_chat_through_a_real_transformers_serve_streams_a_grounded_answer(make_s
     deltas = [e.text for e in events if isinstance(e, AnswerDelta)]
     assert len(deltas) > 1  # streamed token by token from the server
     saved = events[-1]
-    assert isinstance(saved, TurnSaved)
+    assert isinstance(saved, TurnResult)
     assert saved.answered
     assert saved.answer.strip()
     assert saved.answer == "".join(deltas)

@@ -4,7 +4,7 @@ import pytest
 
 from ingest.pipeline import expand_paths
 from knowledge.retriever import Source
-from tests.conftest import SAMPLES
+from tests.helpers.paths import SAMPLES
 
 
 @pytest.fixture

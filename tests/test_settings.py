@@ -3,7 +3,7 @@
 import re
 
 from chatbot.settings import Settings, documented_settings
-from tests.conftest import REPO
+from tests.helpers.paths import REPO
 
 
 def test_readme_table_lists_exactly_the_settings() -> None:

@@ -5,8 +5,8 @@ long for a slot."""
 import pytest
 import torch
 
-from chatbot import decode_attention, slot_decode
-from chatbot.batching import BatchScheduler, Sampling
+from chatbot.llm.runtime import decode_attention, slot_decode
+from chatbot.llm.runtime.batching import BatchScheduler, Sampling
 from tests.test_batching import PROMPTS, company_joins_a_lone_answer, reference_greedy
 from tests.tiny_model import HeldModel, sharp_llama
 

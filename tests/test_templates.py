@@ -9,8 +9,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
-from chatbot.service import AnswerDelta, TurnSaved
-from chatbot.templates import (
+from chatbot.conversation.turns import AnswerDelta, TurnResult
+from chatbot.conversation.templates import (
     ENGLISH_DEFAULT,
     MAX_EXAMPLES,
     AnswerExtractor,
@@ -23,8 +23,8 @@ from chatbot.templates import (
     parse_template,
 )
 from ingest.pipeline import IngestPipeline, expand_paths
-from tests.conftest import SAMPLES
-from tests.test_chat import PromptRecorder
+from tests.helpers.paths import SAMPLES
+from tests.helpers.recording import PromptRecorder
 
 RETURNS = "How long do I have to return an item?"
 
@@ -139,14 +139,14 @@ def chat_services(make_services, *responses: str):  # type: ignore[no-untyped-de
 def test_chain_of_thought_is_hidden_from_the_customer_and_kept_for_admins(make_services) -> None:
     raw = "<reasoning>The returns document gives 30 days from delivery.</reasoning>\n<answer>You have 30 days.</answer>"
     services, recorder = chat_services(make_services, raw, raw)
-    services.chat.templates.save("default", with_(chain_of_thought=True), activate=True)
+    services.templates.save("default", with_(chain_of_thought=True), activate=True)
     conversation = services.chat.new_conversation("me")
 
     events = list(services.chat.stream_answer("me", conversation.id, RETURNS))
     streamed = "".join(e.text for e in events if isinstance(e, AnswerDelta))
     assert "returns document" not in streamed
     assert streamed.strip() == "You have 30 days."
-    assert isinstance(events[-1], TurnSaved)
+    assert isinstance(events[-1], TurnResult)
     assert events[-1].answer == "You have 30 days."
     assert "<answer></answer> tags" in recorder.prompts[0]
 
@@ -159,7 +159,7 @@ def test_chain_of_thought_is_hidden_from_the_customer_and_kept_for_admins(make_s
 
 def test_active_version_is_what_the_chat_uses_and_rollback_survives_a_restart(make_services) -> None:
     services, recorder = chat_services(make_services, "Arr.", "Hello.", "Arr again.")
-    store = services.chat.templates
+    store = services.templates
     pirate = with_(system_prompt="Talk like a pirate. {context}")
     v1 = store.save("default", pirate, note="pirate", activate=True)
     v2 = store.save("default", with_(system_prompt="Be formal. {context}"), note="formal")
@@ -174,8 +174,8 @@ def test_active_version_is_what_the_chat_uses_and_rollback_survives_a_restart(ma
 
     store.activate("default", v1.version)  # roll back
     restarted = make_services(chat_model=FakeListChatModel(responses=["Arr."], callbacks=[recorder]))
-    assert restarted.chat.templates.active("default").version == v1.version
-    assert [v.version for v in restarted.chat.templates.versions("default")] == [2, 1]
+    assert restarted.templates.active("default").version == v1.version
+    assert [v.version for v in restarted.templates.versions("default")] == [2, 1]
     restarted.chat.answer("me", conversation.id, RETURNS)
     assert "Talk like a pirate." in recorder.prompts[-1]
     assert [t.template_version for t in restarted.chat.transcript("me", conversation.id)] == [1, 2, 1]
@@ -184,7 +184,7 @@ def test_active_version_is_what_the_chat_uses_and_rollback_survives_a_restart(ma
 def test_nothing_relevant_gives_the_templates_reply_without_a_model_call(make_services) -> None:
     services, recorder = chat_services(make_services, "should not be used")
     reply = "Not in our docs. Write to help@lumora.example and a person will answer."
-    services.chat.templates.save("default", with_(no_answer_reply=reply), activate=True)
+    services.templates.save("default", with_(no_answer_reply=reply), activate=True)
     conversation = services.chat.new_conversation("me")
 
     saved = services.chat.answer("me", conversation.id, "What is the airspeed velocity of an unladen swallow?")
@@ -198,12 +198,12 @@ def test_nothing_relevant_gives_the_templates_reply_without_a_model_call(make_se
 def test_draft_is_tried_and_previewed_without_saving_anything(make_services) -> None:
     services, _ = chat_services(make_services, "Draft answer.")
     draft = with_(system_prompt="Draft tone. {context}", examples=[Example(question="Hi?", answer="Hello!")])
-    trial = services.chat.try_template("default", draft, RETURNS)
+    trial = services.drafts.try_template("default", draft, RETURNS)
     assert (trial.answer, trial.answered) == ("Draft answer.", True)
     assert trial.sources[0].document == "returns-and-refunds.md"
-    preview = services.chat.preview_prompt("default", draft, RETURNS)
+    preview = services.drafts.preview_prompt("default", draft, RETURNS)
     assert "Draft tone." in preview.text
     assert "30 days from the delivery date" in preview.text
     assert preview.budget.fits
     assert preview.prompt_tokens > 0
-    assert services.chat.templates.versions("default") == []
+    assert services.templates.versions("default") == []

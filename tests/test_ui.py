@@ -1,6 +1,6 @@
 """What the UI shows: sources under the answer, document and user text shown literally (no markup runs)."""
 
-from chatbot.rendering import escape_markdown, render_answer
+from chatbot.ui.rendering import escape_markdown, render_answer
 from knowledge.retriever import Source
 
 
@@ -31,7 +31,7 @@ def test_html_written_by_the_model_is_shown_as_text_but_markdown_kept() -> None:
 
 
 def test_admin_password_is_checked_against_its_scrypt_hash() -> None:
-    from chatbot.auth import hash_password, verify_password
+    from chatbot.access.admin_login import hash_password, verify_password
 
     stored = hash_password("correct horse battery")
     assert stored.startswith("scrypt$")
@@ -42,7 +42,7 @@ def test_admin_password_is_checked_against_its_scrypt_hash() -> None:
 
 
 def test_admin_pages_are_closed_off_loopback_without_a_password(make_settings) -> None:
-    from chatbot.auth import admin_login, hash_password
+    from chatbot.access.admin_login import admin_login, hash_password
 
     assert admin_login(make_settings()) is None  # loopback, local development: open
     closed = admin_login(make_settings(host="0.0.0.0"))
@@ -57,7 +57,7 @@ def test_admin_pages_are_closed_off_loopback_without_a_password(make_settings) -
 def test_feedback_goes_to_the_rated_answer_never_to_a_notice_or_the_greeting() -> None:
     import gradio as gr
 
-    from chatbot.ui import ChatUI
+    from chatbot.ui.pages import ChatUI
 
     class Recorder:
         def __init__(self) -> None:

@@ -1,0 +1,190 @@
+"""Conversation history in SQL: the tables, the buffer memory (a BaseChatMessageHistory) and the conversation list."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from chatbot.conversation.turns import Turn, turns_from_messages
+from chatbot.errors import ConversationNotFoundError, InvalidFeedbackError
+from knowledge.database import Base, utcnow
+from knowledge.registry import kb_reference
+
+TITLE_CHARS = 60
+
+
+class ConversationRow(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    kb: Mapped[str] = mapped_column(String(100), kb_reference(), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="New conversation")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    content: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    rating: Mapped[str] = mapped_column(String(4))  # up | down
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+_MESSAGE_TYPES: dict[str, type[BaseMessage]] = {"human": HumanMessage, "ai": AIMessage, "system": SystemMessage}
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    owner: str
+    kb: str
+    title: str
+    updated_at: datetime
+
+
+class SQLChatHistory(BaseChatMessageHistory):
+    """The messages of one conversation; `additional_kwargs` (sources, timings) are kept with each message."""
+
+    def __init__(self, sessions: sessionmaker[Session], conversation_id: str) -> None:
+        self._sessions = sessions
+        self.conversation_id = conversation_id
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        with self._sessions() as s:
+            stmt = select(MessageRow).where(MessageRow.conversation_id == self.conversation_id).order_by(MessageRow.id)
+            return [_MESSAGE_TYPES[r.role](content=r.content, additional_kwargs=dict(r.extra)) for r in s.scalars(stmt)]
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Append messages in one transaction, so a turn is stored whole or not at all."""
+        with self._sessions.begin() as s:
+            conversation = s.get(ConversationRow, self.conversation_id)
+            if conversation is None:
+                raise ConversationNotFoundError("This conversation no longer exists.")
+            s.add_all(
+                MessageRow(
+                    conversation_id=self.conversation_id,
+                    role=m.type,
+                    content=str(m.content),
+                    extra=dict(m.additional_kwargs),
+                )
+                for m in messages
+            )
+            conversation.updated_at = utcnow()
+            first_question = next((m for m in messages if m.type == "human"), None)
+            if conversation.title == "New conversation" and first_question is not None:
+                conversation.title = " ".join(str(first_question.content).split())[:TITLE_CHARS]
+
+    def clear(self) -> None:
+        with self._sessions.begin() as s:
+            s.execute(delete(MessageRow).where(MessageRow.conversation_id == self.conversation_id))
+
+
+class ConversationStore:
+    """Conversations per owner (a browser, later a signed-in user): create, list, open, delete."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def create(self, owner: str, kb: str) -> Conversation:
+        row = ConversationRow(id=str(uuid.uuid4()), owner=owner, kb=kb, created_at=utcnow(), updated_at=utcnow())
+        with self._sessions.begin() as s:
+            s.add(row)
+        return _conversation(row)
+
+    def list(self, owner: str) -> list[Conversation]:
+        with self._sessions() as s:
+            stmt = (
+                select(ConversationRow)
+                .where(ConversationRow.owner == owner)
+                .order_by(ConversationRow.updated_at.desc())
+            )
+            return [_conversation(r) for r in s.scalars(stmt)]
+
+    def recent(self, limit: int = 100) -> Sequence[Conversation]:
+        """The newest conversations of every owner (admins only)."""
+        with self._sessions() as s:
+            stmt = select(ConversationRow).order_by(ConversationRow.updated_at.desc()).limit(limit)
+            return [_conversation(r) for r in s.scalars(stmt)]
+
+    def owner_of(self, conversation_id: str) -> str:
+        with self._sessions() as s:
+            row = s.get(ConversationRow, conversation_id)
+            if row is None:
+                raise ConversationNotFoundError("This conversation does not exist.")
+            return row.owner
+
+    def get(self, owner: str, conversation_id: str) -> Conversation:
+        with self._sessions() as s:
+            row = s.get(ConversationRow, conversation_id)
+            if row is None or row.owner != owner:
+                raise ConversationNotFoundError("This conversation does not exist.")
+            return _conversation(row)
+
+    def history(self, owner: str, conversation_id: str) -> SQLChatHistory:
+        self.get(owner, conversation_id)
+        return SQLChatHistory(self._sessions, conversation_id)
+
+    def transcript(self, owner: str, conversation_id: str) -> list[Turn]:
+        """The conversation's turns, with what was kept beside each answer."""
+        return turns_from_messages(self.history(owner, conversation_id).messages)
+
+    def add_feedback(self, owner: str, conversation_id: str, turn: int, rating: str, reason: str = "") -> None:
+        """Thumbs up or down on the answer of turn `turn` (1 = first) of the owner's conversation."""
+        if rating not in ("up", "down"):
+            raise InvalidFeedbackError("Feedback is 'up' or 'down'.")
+        self.get(owner, conversation_id)
+        with self._sessions.begin() as s:
+            answers = s.scalars(
+                select(MessageRow.id)
+                .where(MessageRow.conversation_id == conversation_id, MessageRow.role == "ai")
+                .order_by(MessageRow.id)
+            ).all()
+            if not 1 <= turn <= len(answers):
+                raise InvalidFeedbackError(f"This conversation has no turn {turn}.")
+            s.add(FeedbackRow(message_id=answers[turn - 1], rating=rating, reason=reason.strip()[:2000]))
+
+    def feedback(self, conversation_id: str) -> dict[int, tuple[str, str]]:
+        """{turn: (rating, reason)}, the latest feedback per answered turn."""
+        with self._sessions() as s:
+            answers = s.scalars(
+                select(MessageRow.id)
+                .where(MessageRow.conversation_id == conversation_id, MessageRow.role == "ai")
+                .order_by(MessageRow.id)
+            ).all()
+            turn_of = {message_id: n for n, message_id in enumerate(answers, start=1)}
+            rows = s.scalars(select(FeedbackRow).where(FeedbackRow.message_id.in_(answers)).order_by(FeedbackRow.id))
+            return {turn_of[r.message_id]: (r.rating, r.reason) for r in rows}
+
+    def delete(self, owner: str, conversation_id: str) -> None:
+        self.get(owner, conversation_id)
+        with self._sessions.begin() as s:
+            s.execute(delete(MessageRow).where(MessageRow.conversation_id == conversation_id))
+            s.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
+
+
+def _conversation(row: ConversationRow) -> Conversation:
+    return Conversation(row.id, row.owner, row.kb, row.title, row.updated_at)

@@ -1,0 +1,207 @@
+"""TurnPipeline: the one chat turn that every front end runs, as a stream of events.
+
+question → buffer memory → condense a follow-up → retrieve → no-answer gate → prompt → generate (streamed,
+reasoning held back) → save the turn whole → TurnResult. The chat page, the REST API and the OpenAI-compatible
+API differ only in the history they hand in (a stored conversation, or the caller's own messages) and in how they
+render the events.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from chatbot.conversation.chain import build_answer_chain, build_condense_chain
+from chatbot.conversation.prompt_fitting import PromptFitter
+from chatbot.conversation.templates import AnswerExtractor, AssistantTemplate
+from chatbot.conversation.turns import NO_RELEVANT_PASSAGE, AnswerDelta, SourcesFound, Timings, TurnEvent, TurnResult
+from chatbot.errors import InvalidQuestionError, ModelUnavailableError, RagdeskError
+from chatbot.llm.factory import LanguageModel
+from knowledge import metrics
+from knowledge.keyword import tokenize
+from knowledge.retriever import Source, best_relevance
+from knowledge.service import KnowledgeService
+
+logger = logging.getLogger(__name__)
+
+Answer = tuple[str, str]  # (what the customer sees, the reasoning held back)
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    kb: str
+    question: str
+    history: BaseChatMessageHistory  # earlier turns are read from it; this turn is added to it at the end
+    template: AssistantTemplate
+    template_version: int | None = None
+
+
+class TurnPipeline:
+    def __init__(
+        self, model: LanguageModel, knowledge: KnowledgeService, fitter: PromptFitter, max_question_chars: int
+    ) -> None:
+        self._model = model
+        self._knowledge = knowledge
+        self._fitter = fitter
+        self._max_question_chars = max_question_chars
+        self._condense = build_condense_chain(model.chat)
+
+    def validate(self, question: str) -> str:
+        """The question, stripped; InvalidQuestionError when it is empty or too long."""
+        question = question.strip()
+        if not question:
+            raise InvalidQuestionError("Please type a question.")
+        if len(question) > self._max_question_chars:
+            raise InvalidQuestionError(
+                f"Your message is too long ({len(question):,} characters; the limit is "
+                f"{self._max_question_chars:,}). Please shorten it."
+            )
+        return question
+
+    def run(self, request: TurnRequest) -> Iterator[TurnEvent]:
+        """Answer one question; raises RagdeskError subclasses (nothing is saved then)."""
+        clock = _Clock()
+        question, template = self.validate(request.question), request.template
+        earlier = request.history.messages
+        memory = self._fitter.memory(earlier)
+        standalone = self._standalone_question(question, memory)
+        documents = self._knowledge.search(request.kb, _distinct(question, standalone), template.k)
+        answered = bool(documents) and best_relevance(documents) >= template.relevance_threshold
+        sources = [Source.from_document(d) for d in documents] if answered else []
+        retrieval_s = clock.elapsed()
+        yield SourcesFound(sources, standalone)
+        if answered:
+            inputs = self._fitter.inputs(template, request.kb, memory, documents, question)
+            answer, reasoning = yield from clock.timed(self._generate(template, inputs))
+        else:  # nothing relevant: the template's handoff reply, and no model call
+            answer, reasoning = template.no_answer_reply, ""
+            yield AnswerDelta(answer)
+        result = TurnResult(
+            question=question,
+            answer=answer,
+            sources=sources,
+            turn=sum(1 for m in earlier if m.type == "human") + 1,
+            timings=Timings(retrieval_s, clock.first_delta_s, clock.elapsed()),
+            refusal=None if answered else NO_RELEVANT_PASSAGE,
+            reasoning=reasoning,
+            standalone_question=standalone,
+            template_version=request.template_version,
+        )
+        request.history.add_messages(
+            [HumanMessage(content=question), AIMessage(content=answer, additional_kwargs=result.stored_extras())]
+        )
+        _record(request.kb, result, clock.deltas)
+        yield result
+
+    def _standalone_question(self, question: str, memory: list[BaseMessage]) -> str:
+        if not memory:
+            return question
+        with _model_failures("The assistant is unavailable right now. Please try again shortly."):
+            rewritten = str(self._condense.invoke({"history": memory, "question": question})).strip()
+        rewritten = rewritten.splitlines()[0].strip() if rewritten else ""
+        if not rewritten or len(rewritten) > 3 * len(question) + 300:
+            previous = next((str(m.content) for m in reversed(memory) if m.type == "human"), "")
+            return f"{previous} {question}".strip()
+        asked = set(tokenize(question))
+        if asked and not asked & set(tokenize(rewritten)):
+            return question  # a rewrite that dropped every word the customer used answers another question
+        return rewritten
+
+    def _generate(self, template: AssistantTemplate, inputs: dict[str, object]) -> Generator[AnswerDelta, None, Answer]:
+        """The model's streamed answer; with chain-of-thought the reasoning is held back and returned apart."""
+        chain = build_answer_chain(self._model.chat, template)
+        if not template.chain_of_thought:
+            parts = []
+            for delta in self._model_stream(chain.stream(inputs)):
+                parts.append(delta)
+                yield AnswerDelta(delta)
+            return "".join(parts).strip(), ""
+        extractor = AnswerExtractor()
+        for delta in self._model_stream(chain.stream(inputs)):
+            visible = extractor.feed(delta)
+            if visible:
+                yield AnswerDelta(visible)
+        answer, reasoning = extractor.finish()
+        answer = answer or template.no_answer_reply
+        released = extractor.released.strip()
+        if answer.startswith(released) and len(answer) > len(released):
+            yield AnswerDelta(answer[len(released) :])
+        return answer, reasoning
+
+    @staticmethod
+    def _model_stream(chunks: Iterator[BaseMessage]) -> Iterator[str]:
+        with _model_failures("The assistant could not finish this answer. Please try again."):
+            for chunk in chunks:
+                if chunk.text:
+                    yield chunk.text
+
+
+class _Clock:
+    """When the turn started, when its first answer text went out, and how many pieces followed."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.first_delta_s: float | None = None
+        self.deltas = 0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def timed(self, events: Generator[AnswerDelta, None, Answer]) -> Generator[AnswerDelta, None, Answer]:
+        while True:
+            try:
+                event = next(events)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if self.first_delta_s is None:
+                self.first_delta_s = self.elapsed()
+            self.deltas += 1
+            yield event
+
+
+@contextmanager
+def _model_failures(message: str) -> Iterator[None]:
+    """A model backend may fail in any way (torch, CUDA, HTTP, a tokenizer): broad on purpose, so the customer gets
+    one sentence and the log the traceback. Our own errors already carry a customer's sentence."""
+    try:
+        yield
+    except RagdeskError:
+        raise
+    except Exception as e:
+        logger.exception("the language model failed while answering")
+        raise ModelUnavailableError(message) from e
+
+
+def _distinct(question: str, standalone: str) -> list[str]:
+    """Search with the customer's own words and, for a follow-up, the rewritten question too: a poor rewrite
+    cannot lose what the customer actually asked."""
+    return [question] if standalone == question else [question, standalone]
+
+
+def _record(kb: str, result: TurnResult, deltas: int) -> None:
+    """The turn's metrics and one INFO line about it (never its text)."""
+    outcome = "answered" if result.answered else "no_answer"
+    metrics.CHAT_TURNS.labels(kb=kb, outcome=outcome).inc()
+    metrics.RETRIEVAL_HITS.observe(len(result.sources))
+    logger.info(
+        "chat turn kb=%s answered=%s sources=%d template=v%s latency_s=%.2f",
+        kb,
+        result.answered,
+        len(result.sources),
+        result.template_version,
+        result.timings.total_s,
+    )
+    first = result.timings.first_token_s
+    if not result.answered:
+        metrics.NO_ANSWER.labels(kb=kb).inc()
+    elif first is not None:
+        metrics.TIME_TO_FIRST_TOKEN.observe(first)
+        streaming_s = result.timings.total_s - first
+        if deltas > 1 and streaming_s > 0:
+            metrics.TOKENS_PER_SECOND.observe((deltas - 1) / streaming_s)

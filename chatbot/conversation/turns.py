@@ -1,0 +1,107 @@
+"""What one chat turn produces (events while it runs, a TurnResult at its end) and how a turn is kept in history."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from knowledge.retriever import Source
+
+NO_RELEVANT_PASSAGE = "no passage in the knowledge base is relevant enough"
+
+
+@dataclass(frozen=True)
+class SourcesFound:
+    """Retrieval is done: these passages answer (none when the turn is handed off)."""
+
+    sources: list[Source]
+    standalone_question: str
+
+
+@dataclass(frozen=True)
+class AnswerDelta:
+    """The next piece of the answer the customer sees."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Timings:
+    retrieval_s: float  # from the question to the passages (condensing a follow-up included)
+    first_token_s: float | None  # from the question to the first answer text; None when nothing was generated
+    total_s: float
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """A finished turn, as saved: every front end renders this and nothing else."""
+
+    question: str
+    answer: str
+    sources: list[Source]
+    turn: int  # which turn of the conversation this was (1 = the first)
+    timings: Timings
+    refusal: str | None = None  # why the handoff reply was given instead of an answer; None when answered
+    reasoning: str = ""  # chain-of-thought, for admins only
+    standalone_question: str = ""
+    template_version: int | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def latency_s(self) -> float:
+        return self.timings.total_s
+
+    def stored_extras(self) -> dict[str, Any]:
+        """What is kept beside the answer's text in the history (never shown to customers as such)."""
+        extras: dict[str, Any] = {
+            "sources": [asdict(s) for s in self.sources],
+            "standalone_question": self.standalone_question,
+            "latency_s": round(self.timings.total_s, 3),
+            "answered": self.answered,
+            "template_version": self.template_version,
+        }
+        if self.refusal:
+            extras["refusal"] = self.refusal
+        if self.reasoning:
+            extras["reasoning"] = self.reasoning
+        return extras
+
+
+TurnEvent = SourcesFound | AnswerDelta | TurnResult
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A turn read back from history."""
+
+    question: str
+    answer: str
+    sources: list[Source]
+    answered: bool = True
+    reasoning: str = ""
+    template_version: int | None = None
+    refusal: str | None = None
+
+
+def turns_from_messages(messages: list[BaseMessage]) -> list[Turn]:
+    """The stored question/answer pairs, with what was kept beside each answer."""
+    turns = []
+    for question, answer in zip(messages[::2], messages[1::2], strict=False):
+        extra = answer.additional_kwargs
+        turns.append(
+            Turn(
+                question=str(question.content),
+                answer=str(answer.content),
+                sources=[Source(**s) for s in extra.get("sources", [])],
+                answered=bool(extra.get("answered", True)),
+                reasoning=str(extra.get("reasoning", "")),
+                template_version=extra.get("template_version"),
+                refusal=extra.get("refusal"),
+            )
+        )
+    return turns

@@ -1,0 +1,1 @@
+"""Language models behind LangChain's chat-model interface: the factory, the local model, the remote one."""

@@ -1,0 +1,31 @@
+"""Services: the parts the front ends (web API, UI) are handed; wiring.build_services makes them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chatbot.access.api_keys import ApiKeyStore
+from chatbot.conversation.drafts import DraftBench
+from chatbot.conversation.history import ConversationStore
+from chatbot.conversation.service import ChatService
+from chatbot.conversation.template_store import TemplateStore
+from chatbot.settings import Settings
+from knowledge.service import KnowledgeService
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    knowledge: KnowledgeService
+    chat: ChatService
+    conversations: ConversationStore  # every customer's conversations (admin views)
+    templates: TemplateStore
+    drafts: DraftBench
+    api_keys: ApiKeyStore
+    model_health: Callable[[], dict[str, Any]]
+
+    def health(self) -> dict[str, Any]:
+        """Each component's own report: the model, the registry database and the vector store."""
+        return {"llm": self.model_health(), **self.knowledge.health()}

@@ -1,0 +1,336 @@
+"""The Prompts tab (admin): edit a knowledge base's assistant template, check it, preview it, try it against
+the active version, save versions, activate, roll back and compare."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gradio as gr
+
+from chatbot.conversation.drafts import DraftBench
+from chatbot.conversation.service import ChatService
+from chatbot.conversation.template_store import TemplateStore
+from chatbot.conversation.templates import (
+    DEFAULTS,
+    AssistantTemplate,
+    InvalidTemplateError,
+    parse_template,
+    template_problems,
+)
+from chatbot.ui.rendering import escape_markdown, render_answer
+from knowledge.errors import RagdeskError
+
+logger = logging.getLogger(__name__)
+
+EXAMPLE_COLUMNS = ["Customer question", "Ideal answer", "Reasoning (optional)"]
+SAMPLE_QUESTION = "How long do I have to return an item?"
+
+
+def template_from_form(
+    system_prompt: str,
+    examples: list[list[Any]] | None,
+    chain_of_thought: bool,
+    no_answer_reply: str,
+    k: float,
+    threshold: float,
+    temperature: float,
+    max_new_tokens: float,
+) -> AssistantTemplate:
+    rows = [[str(cell or "") for cell in row] + ["", "", ""] for row in (examples or [])]
+    return parse_template(
+        {
+            "system_prompt": system_prompt,
+            "examples": [
+                {"question": q, "answer": a, "reasoning": r} for q, a, r, *_ in rows if q.strip() or a.strip()
+            ],
+            "chain_of_thought": chain_of_thought,
+            "no_answer_reply": no_answer_reply,
+            "k": int(k or 0),
+            "relevance_threshold": threshold,
+            "temperature": temperature,
+            "max_new_tokens": int(max_new_tokens or 0),  # an emptied field is reported as too small
+        }
+    )
+
+
+def form_from_template(template: AssistantTemplate) -> tuple[Any, ...]:
+    rows = [[e.question, e.answer, e.reasoning] for e in template.examples]
+    return (
+        template.system_prompt,
+        rows or [["", "", ""]],
+        template.chain_of_thought,
+        template.no_answer_reply,
+        template.k,
+        template.relevance_threshold,
+        template.temperature,
+        template.max_new_tokens,
+    )
+
+
+class PromptsTab:
+    """Handed the template store (versions), the draft bench (try, preview, budget) and the chat service (which
+    knowledge bases there are)."""
+
+    def __init__(self, templates: TemplateStore, drafts: DraftBench, chat: ChatService) -> None:
+        self.store = templates
+        self.drafts = drafts
+        self.chat = chat
+
+    def render(self, tab: gr.Tab) -> None:
+        c = {**_picker(), **_template_form(), **_trials(), **_version_tools()}
+        form = [c[name] for name in FORM_FIELDS]
+        versions = [c["kb"], c["version"], c["older"], c["newer"], c["status"]]
+        kb, budget, message, examples, row = c["kb"], c["budget"], c["message"], c["examples"], c["row"]
+        tab.select(self._on_tab, [kb, c["system_prompt"]], [*versions, *form, budget])
+        kb.input(self._on_show, [kb], [*versions, *form, budget])
+        c["load"].click(self._on_load, [kb, c["version"]], [*form, budget, message])
+        c["start"].input(self._on_start, [c["start"]], [*form, budget, message])
+        c["check"].click(self._on_check, form, [budget, message])
+        c["add"].click(lambda rows: [*(rows or []), ["", "", ""]], [examples], [examples])
+        c["up"].click(lambda rows, n: _move(rows, int(n or 1) - 1, -1), [examples, row], [examples, row])
+        c["down"].click(lambda rows, n: _move(rows, int(n or 1) - 1, 1), [examples, row], [examples, row])
+        c["remove"].click(_remove, [examples, row], [examples])
+        asked = [kb, c["question"], *form]
+        c["preview"].click(self._on_preview, asked, [c["rendered"], budget, message])
+        c["trial"].click(self._on_try, asked, [c["draft_answer"], c["active_answer"], message])
+        saved = [*versions, message, c["note"]]
+        c["save"].click(self._on_save(activate=False), [kb, c["note"], *form], saved)
+        c["save_activate"].click(self._on_save(activate=True), [kb, c["note"], *form], saved)
+        c["activate"].click(self._on_activate, [kb, c["version"]], [*versions, message])
+        c["compare"].click(self._on_compare, [kb, c["older"], c["newer"]], [c["diff"]])
+
+    # ---- handlers ------------------------------------------------------------------------
+    def _selected(self, kb: str | None) -> str:
+        return kb if kb and kb in self.chat.knowledge_base_names() else self.chat.default_kb
+
+    def _versions(self, kb: str | None) -> tuple[Any, ...]:
+        names = self.chat.knowledge_base_names()
+        kb = self._selected(kb)
+        listed = self.store.versions(kb) if kb else []
+        active = self.store.active(kb) if kb else None
+        choices = [(v.label, v.version) for v in listed] + [("built-in default", 0)]
+        selected = active.version if active else 0
+        status = f"Active: **{escape_markdown(active.label)}**" if active else ""
+        return (
+            gr.Dropdown(choices=names, value=kb),
+            gr.Dropdown(choices=choices, value=selected),
+            gr.Dropdown(choices=choices, value=choices[1][1] if len(choices) > 1 else 0),  # the newest two
+            gr.Dropdown(choices=choices, value=choices[0][1]),
+            status,
+        )
+
+    def _budget_text(self, template: AssistantTemplate) -> str:
+        return f"**Token budget:** {self.drafts.budget(template).describe()}"
+
+    def _on_show(self, kb: str | None) -> tuple[Any, ...]:
+        active = self.store.active(self._selected(kb))
+        return *self._versions(kb), *form_from_template(active.template), self._budget_text(active.template)
+
+    def _on_tab(self, kb: str | None, system_prompt: str) -> tuple[Any, ...]:
+        """Back on the tab: fresh version list, but a draft in the editor is kept (only a new page or another
+        knowledge base loads the active template)."""
+        if system_prompt:
+            return *self._versions(kb), *([gr.skip()] * 9)
+        return self._on_show(kb)
+
+    def _on_load(self, kb: str | None, version: int | None) -> tuple[Any, ...]:
+        try:
+            loaded = self.store.get(self._selected(kb), int(version or 0))
+        except RagdeskError as e:
+            return *([gr.skip()] * 8), gr.skip(), str(e)
+        return *form_from_template(loaded.template), self._budget_text(loaded.template), f"Loaded {loaded.label}."
+
+    def _on_start(self, name: str | None) -> tuple[Any, ...]:
+        template = DEFAULTS.get(name or "", DEFAULTS["English"])
+        return *form_from_template(template), self._budget_text(template), f"Started from the {name} default."
+
+    def _draft(self, form: tuple[Any, ...]) -> tuple[AssistantTemplate | None, str]:
+        """The form as a template, or a message listing every problem."""
+        try:
+            template = template_from_form(*form)
+        except InvalidTemplateError as e:
+            return None, _problems(e.problems)
+        problems = template_problems(template)
+        budget = self.drafts.budget(template)
+        if not budget.fits:
+            problems.append(f"Too long for the model: {budget.describe()}.")
+        return (None, _problems(problems)) if problems else (template, "")
+
+    def _on_check(self, *form: Any) -> tuple[Any, ...]:
+        template, problems = self._draft(form)
+        if template is None:
+            return gr.skip(), problems
+        return self._budget_text(template), "✓ The template is valid."
+
+    def _on_preview(self, kb: str | None, question: str, *form: Any) -> tuple[Any, ...]:
+        template, problems = self._draft(form)
+        if template is None:
+            return gr.skip(), gr.skip(), problems
+        try:
+            shown = self.drafts.preview_prompt(self._selected(kb), template, question)
+        except RagdeskError as e:
+            return gr.skip(), gr.skip(), str(e)
+        summary = f"Preview for the sample question: {shown.prompt_tokens:,} prompt tokens."
+        return shown.text, self._budget_text(template), summary
+
+    def _on_try(self, kb: str | None, question: str, *form: Any) -> tuple[Any, ...]:
+        template, problems = self._draft(form)
+        if template is None:
+            return gr.skip(), gr.skip(), problems
+        kb = self._selected(kb)
+        active = self.store.active(kb)
+        try:
+            draft = self.drafts.try_template(kb, template, question)
+            live = self.drafts.try_template(kb, active.template, question)
+        except RagdeskError as e:
+            return gr.skip(), gr.skip(), str(e)
+        except Exception:  # the outermost layer: anything unexpected is logged with its traceback, not shown
+            logger.exception("trying a template failed")
+            return gr.skip(), gr.skip(), "The model could not answer; see the server log."
+        return _trial("Draft", draft), _trial(f"Active ({active.label})", live), "Both answers are below."
+
+    def _on_save(self, activate: bool):  # type: ignore[no-untyped-def]
+        def save(kb: str | None, note: str, *form: Any) -> tuple[Any, ...]:
+            kb = self._selected(kb)
+            template, problems = self._draft(form)
+            if template is None:
+                return *self._versions(kb), problems, gr.skip()
+            saved = self.store.save(kb, template, note=note, activate=activate)
+            done = "Saved and activated" if activate else "Saved (not active yet)"
+            return *self._versions(kb), f"{done}: {escape_markdown(saved.label)}.", ""
+
+        return save
+
+    def _on_activate(self, kb: str | None, version: int | None) -> tuple[Any, ...]:
+        kb = self._selected(kb)
+        try:
+            active = self.store.activate(kb, int(version or 0))
+        except RagdeskError as e:
+            return *self._versions(kb), str(e)
+        return *self._versions(kb), f"Active now: {escape_markdown(active.label)}."
+
+    def _on_compare(self, kb: str | None, older: int | None, newer: int | None) -> str:
+        try:
+            changes = self.store.diff(self._selected(kb), int(older or 0), int(newer or 0))
+        except RagdeskError as e:
+            return str(e)
+        return changes or "The two versions are identical."
+
+
+FORM_FIELDS = ["system_prompt", "examples", "cot", "no_answer", "k", "threshold", "temperature", "max_new_tokens"]
+
+
+def _picker() -> dict[str, Any]:
+    with gr.Row():
+        kb = gr.Dropdown(label="Knowledge base", choices=[], elem_id="prompts-kb", scale=2)
+        version = gr.Dropdown(label="Version", choices=[], elem_id="prompts-version", scale=3)
+        load = gr.Button("Load into editor", elem_id="prompts-load", scale=1)
+        start = gr.Dropdown(label="Or start from", choices=list(DEFAULTS), value=None, elem_id="prompts-start", scale=1)
+    return {"kb": kb, "version": version, "load": load, "start": start, "status": gr.Markdown(elem_id="prompts-status")}
+
+
+def _template_form() -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    c["system_prompt"] = gr.Textbox(
+        label="System prompt ({context}: the retrieved documents, required; {kb}: the knowledge base's name)",
+        lines=7,
+        elem_id="prompt-system",
+    )
+    with gr.Row():
+        c["cot"] = gr.Checkbox(label="Chain-of-thought (reasoning hidden from customers)", elem_id="prompt-cot")
+        c["k"] = gr.Slider(1, 20, step=1, label="Chunks given to the model (k)", elem_id="prompt-k")
+        c["threshold"] = gr.Slider(0, 1, step=0.01, label="Relevance threshold", elem_id="prompt-threshold")
+        c["temperature"] = gr.Slider(0, 2, step=0.05, label="Temperature", elem_id="prompt-temperature")
+        c["max_new_tokens"] = gr.Number(label="Max new tokens", precision=0, elem_id="prompt-max-tokens")
+    c["no_answer"] = gr.Textbox(
+        label="No-answer reply (sent without calling the model when nothing relevant is found; add a handoff)",
+        lines=2,
+        elem_id="prompt-no-answer",
+    )
+    return {**c, **_examples_editor()}
+
+
+def _examples_editor() -> dict[str, Any]:
+    gr.Markdown("**Few-shot examples** (sent to the model as earlier chat turns)")
+    c: dict[str, Any] = {}
+    c["examples"] = gr.Dataframe(
+        headers=EXAMPLE_COLUMNS,
+        datatype=["str", "str", "str"],
+        type="array",
+        interactive=True,
+        wrap=True,
+        column_count=3,
+        elem_id="prompt-examples",
+    )
+    with gr.Row():
+        c["row"] = gr.Number(label="Example #", value=1, precision=0, minimum=1, elem_id="example-row", scale=1)
+        c["add"] = gr.Button("Add example", elem_id="example-add")
+        c["up"] = gr.Button("Move up", elem_id="example-up")
+        c["down"] = gr.Button("Move down", elem_id="example-down")
+        c["remove"] = gr.Button("Remove", elem_id="example-remove")
+    return c
+
+
+def _trials() -> dict[str, Any]:
+    c: dict[str, Any] = {"budget": gr.Markdown(elem_id="prompt-budget")}
+    with gr.Row():
+        c["question"] = gr.Textbox(label="Sample question", value=SAMPLE_QUESTION, elem_id="prompt-question", scale=3)
+        c["check"] = gr.Button("Check", elem_id="prompt-check", scale=1)
+        c["preview"] = gr.Button("Preview prompt", elem_id="prompt-preview", scale=1)
+        c["trial"] = gr.Button("Try draft vs active", elem_id="prompt-try", scale=1)
+    with gr.Row():
+        c["note"] = gr.Textbox(label="Note for this version", placeholder="e.g. warmer tone", elem_id="prompt-note")
+        c["save"] = gr.Button("Save as new version", elem_id="prompt-save")
+        c["save_activate"] = gr.Button("Save and activate", variant="primary", elem_id="prompt-save-activate")
+    c["message"] = gr.Markdown(elem_id="prompt-message")
+    with gr.Row():
+        c["draft_answer"] = gr.Markdown(label="Draft", elem_id="try-draft")
+        c["active_answer"] = gr.Markdown(label="Active", elem_id="try-active")
+    c["rendered"] = gr.Textbox(
+        label="The prompt as the model reads it",
+        lines=12,
+        max_lines=40,
+        interactive=False,
+        buttons=["copy"],
+        elem_id="prompt-rendered",
+    )
+    return c
+
+
+def _version_tools() -> dict[str, Any]:
+    c: dict[str, Any] = {}
+    with gr.Accordion("Versions: activate, roll back, compare", open=False, elem_id="prompt-versions"):
+        c["activate"] = gr.Button("Activate the selected version", elem_id="prompt-activate")
+        with gr.Row():
+            c["older"] = gr.Dropdown(label="Compare", choices=[], elem_id="diff-old")
+            c["newer"] = gr.Dropdown(label="with", choices=[], elem_id="diff-new")
+            c["compare"] = gr.Button("Show changes", elem_id="prompt-compare")
+        c["diff"] = gr.Code(label="Changes", language=None, wrap_lines=True, elem_id="prompt-diff")
+    return c
+
+
+def _problems(problems: list[str]) -> str:
+    return "**Cannot use this template:**\n" + "\n".join(f"- {escape_markdown(p)}" for p in problems)
+
+
+def _trial(title: str, trial: Any) -> str:
+    flag = "" if trial.answered else " *(no relevant document: the no-answer reply)*"
+    return f"#### {escape_markdown(title)}{flag}\n\n{render_answer(trial.answer, trial.sources)}"
+
+
+def _move(rows: list[list[Any]] | None, index: int, step: int) -> tuple[Any, ...]:
+    rows = [list(r) for r in rows or []]
+    target = index + step
+    if not 0 <= index < len(rows) or not 0 <= target < len(rows):
+        return rows, index + 1
+    rows[index], rows[target] = rows[target], rows[index]
+    return rows, target + 1
+
+
+def _remove(rows: list[list[Any]] | None, number: float | None) -> list[list[Any]]:
+    rows = [list(r) for r in rows or []]
+    index = int(number or 1) - 1
+    if 0 <= index < len(rows):
+        del rows[index]
+    return rows or [["", "", ""]]

@@ -1,0 +1,1 @@
+"""Helpers the tests share: paths, the browser and app runner, corpora, recording callbacks."""

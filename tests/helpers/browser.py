@@ -1,0 +1,78 @@
+"""Helpers for the real-browser tests: a free port, the app run as a subprocess, Chromium's path, asking a question."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.helpers.paths import REPO
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_healthy(
+    url: str, process: subprocess.Popen, log: Path, attempts: int = 480, path: str = "/healthz"
+) -> None:
+    """Ask the health path until it answers, pausing by waiting on the process (which also notices an early exit)."""
+    for _ in range(attempts):
+        try:
+            with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.5)
+        if process.poll() is not None:
+            raise AssertionError(f"the app exited early:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"the app did not come up:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def running_app(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    """`python app.py` on a free port with its own data directory; yields its URL, stops it afterwards."""
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "RAGDESK_DATA_DIR": str(tmp_path / "data"),
+        "RAGDESK_PORT": str(port),
+        "HF_HUB_OFFLINE": "1",
+        **env,
+    }
+    log = tmp_path / "app.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def ask(page, question: str, until: tuple[str, ...] = ("Sources",)) -> str:  # type: ignore[no-untyped-def]
+    """Send a question; return the chat text after it, once one of `until` shows there (the answer is complete)."""
+    page.locator("#question textarea").fill(question)
+    page.locator("#send").click()
+    page.wait_for_function(
+        "([q, until]) => { const t = document.querySelector('#chat').innerText;"
+        " return t.includes(q) && until.some(u => t.split(q).pop().includes(u)); }",
+        arg=[question, list(until)],
+    )
+    return page.locator("#chat").inner_text().split(question)[-1]
