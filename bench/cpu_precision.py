@@ -54,12 +54,12 @@ def main() -> None:
 
     from int8_decode import prompts
 
-    from chatbot.llm.local_model import LocalChatModel
+    from chatbot.llm.factory import build_local_model
     from chatbot.settings import LLMSettings
 
     models = {}
     for label, local in CONFIGS.items():
-        llm = LocalChatModel.load(LLMSettings(backend="local", local={"device": "cpu", **local}), args.models_dir)
+        llm = build_local_model(LLMSettings(backend="local", local={"device": "cpu", **local}), args.models_dir)
         llm.scheduler.close(wait_s=10)
         models[label] = llm
         print(f"{label}: {llm.quantization}", flush=True)

@@ -6,7 +6,8 @@
 
 CPU: "plain generate" is plain transformers `generate` on the fp32 model with its default (SDPA) attention;
 "ours" is the app's CPU path (bf16 where the CPU does bf16 natively, see RAGDESK_LLM__LOCAL__CPU_DTYPE; the
-decode attention of chatbot/llm/runtime/decode_attention.py; the growing cache of chatbot/llm/runtime/kv_cache.py; the batching scheduler).
+decode attention of chatbot/llm/runtime/decode_attention.py; the growing cache of chatbot/llm/runtime/kv_cache.py;
+the batching scheduler).
 Each also serves four customers at once whose prompts differ in length (MIXED_PROMPTS), and so does "ours" with
 prompts prefilled together as on a GPU (the baseline for the CPU's one-long-prompt-at-a-time prefill).
 
@@ -177,7 +178,7 @@ class Ours:
 
     def run(self, prompts: list[list[int]], new_tokens: int) -> list[tuple[float, float, int]]:
         """(ttft, total, tokens) per request, all submitted at once."""
-        from chatbot.llm.runtime.batching import Sampling
+        from chatbot.llm.runtime.sampling import Sampling
 
         started = time.perf_counter()
         streams = [self.scheduler.submit(p, Sampling(max_new_tokens=new_tokens), frozenset()) for p in prompts]
@@ -346,10 +347,10 @@ def gpu_main(args: argparse.Namespace) -> None:
 
 
 def load_gpu_model(name: str, quantized: bool, models_dir: Path) -> tuple[Any, int]:
-    """The 7B shape is quantized in memory; the small models go through LocalChatModel.load (NF4 or bf16)."""
+    """The 7B shape is quantized in memory; the small models load as the app loads them (NF4 or bf16)."""
     import torch
 
-    from chatbot.llm.local_model import LocalChatModel
+    from chatbot.llm.local_model import load_local_weights
     from chatbot.settings import LLMSettings
 
     if name == "qwen2.5-7b-shape":
@@ -361,10 +362,8 @@ def load_gpu_model(name: str, quantized: bool, models_dir: Path) -> tuple[Any, i
         if not (source / "config.json").exists():
             write_random_llama(source, SMOLLM2_135M)
     local = {"model": str(source) if source else None, "device": "cuda", "load_in_4bit": quantized, "compile": False}
-    cfg = LLMSettings(backend="local", local=local, max_new_tokens=8)
-    llm = LocalChatModel.load(cfg, models_dir)
-    llm.scheduler.close()
-    return llm._model, len(llm.tokenizer)
+    weights = load_local_weights(LLMSettings(backend="local", local=local), models_dir)
+    return weights.model, len(weights.tokenizer)
 
 
 def print_table(rows: list[tuple[str, str, dict]], streams: list[int]) -> None:
@@ -396,32 +395,31 @@ def cpu_main(args: argparse.Namespace) -> None:
     import transformers
     from transformers import AutoModelForCausalLM
 
+    from chatbot.llm.local_model import load_local_weights, resolve_model_source
     from chatbot.llm.runtime.batching import PREFILL_TOKENS
     from chatbot.llm.runtime.cpu_threads import single_core_by_default
-    from chatbot.llm.local_model import LocalChatModel, resolve_model_source
     from chatbot.settings import LLMSettings
 
     single_core_by_default()  # as the app does on the CPU: the cores go to the thread that generates
-    cfg = LLMSettings(backend="local", local={"device": "cpu", "cpu_dtype": args.cpu_dtype}, max_new_tokens=8)
-    llm = LocalChatModel.load(cfg, args.models_dir)
-    vocab = len(llm.tokenizer)
+    cfg = LLMSettings(backend="local", local={"device": "cpu", "cpu_dtype": args.cpu_dtype})
+    weights = load_local_weights(cfg, args.models_dir)
+    vocab = len(weights.tokenizer)
     print(
         f"cpu cores={os.cpu_count()} torch={torch.__version__} transformers={transformers.__version__} "
-        f"ours: {llm.quantization}, {llm._model.config._attn_implementation} attention"
+        f"ours: {weights.quantization}, {weights.model.config._attn_implementation} attention"
     )
     streams = [n for n in args.streams if n <= 4]
-    llm.scheduler.close()
     plain = AutoModelForCausalLM.from_pretrained(resolve_model_source(cfg, args.models_dir), dtype=torch.float32)
 
     together = "ours, prompts prefilled together"  # the CPU prefill budget's baseline: as on a GPU
 
     def ours_together() -> Ours:
-        engine = Ours(llm._model, "off", 0, prefill_tokens=PREFILL_TOKENS["cuda"])
+        engine = Ours(weights.model, "off", 0, prefill_tokens=PREFILL_TOKENS["cuda"])
         engine.label = together
         return engine
 
     results = {}
-    for make in (lambda: PlainGenerate(plain.eval()), lambda: Ours(llm._model, "off", 0), ours_together):
+    for make in (lambda: PlainGenerate(plain.eval()), lambda: Ours(weights.model, "off", 0), ours_together):
         engine = make()  # one engine (and its threads) at a time
         if engine.label == together:  # it differs from ours only with several prompts: the mixed round alone
             engine.run(random_prompts(1, 64, vocab, 3), 8)

@@ -53,16 +53,16 @@ def prompts(eval_set: Path, n: int) -> list[tuple[list, list[str]]]:
 
 
 def answer_all(int8: bool, cases: list, models_dir: Path, new_tokens: int) -> tuple[list[str], list[float]]:
-    from chatbot.llm.local_model import LocalChatModel
+    from chatbot.llm.factory import build_local_model
     from chatbot.settings import LLMSettings
 
     local = {"device": "cpu", "cpu_dtype": "bfloat16", "cpu_int8_decode": int8}
-    llm = LocalChatModel.load(LLMSettings(backend="local", local=local, max_new_tokens=new_tokens), models_dir)
+    llm = build_local_model(LLMSettings(backend="local", local=local), models_dir)
     print(f"{llm.quantization}: answering {len(cases)} questions", flush=True)
     answers, rates = [], []
     for messages, _ in cases:
         first, pieces = 0.0, []
-        for chunk in llm.stream(messages):
+        for chunk in llm.stream(messages, max_completion_tokens=new_tokens):
             first = first or time.perf_counter()
             pieces.append(str(chunk.content))
         if len(pieces) > 8:

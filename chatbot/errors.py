@@ -1,13 +1,18 @@
-"""Errors whose messages are safe to show a customer (the base class lives with the knowledge package)."""
+"""The conversation side's errors. Every RagdeskError's message is safe to show the person who caused it (a
+customer or an admin): the outermost layer (API route, UI handler, CLI) shows it as it is. Anything else that
+escapes is internal: logged with its traceback, and the person sees a generic apology."""
 
 from knowledge.errors import RagdeskError
 
 __all__ = [
     "ConversationNotFoundError",
     "InvalidFeedbackError",
+    "InvalidIdentityError",
     "InvalidQuestionError",
+    "InvalidTemplateError",
     "ModelUnavailableError",
     "RagdeskError",
+    "TemplateVersionNotFoundError",
 ]
 
 
@@ -25,3 +30,19 @@ class ModelUnavailableError(RagdeskError):
 
 class InvalidFeedbackError(RagdeskError):
     """Feedback that names no turn, or a rating other than up/down."""
+
+
+class InvalidTemplateError(RagdeskError):
+    """A template that cannot be saved; `problems` lists every reason, each specific."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+class TemplateVersionNotFoundError(RagdeskError):
+    """No such version of this knowledge base's template."""
+
+
+class InvalidIdentityError(RagdeskError):
+    """The portal's token is expired, forged or malformed."""

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 SUPPORTED_SUFFIXES = (".pdf", ".docx", ".xlsx", ".pptx", ".txt", ".md", ".markdown", ".html", ".htm", ".csv")
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 MAX_ZIP_RATIO = 200
+
+logger = logging.getLogger(__name__)
+Package = TypeVar("Package")
 
 
 class UnreadableFileError(ValueError):
@@ -166,14 +170,24 @@ def _check_zip(data: bytes, kind: str) -> None:
         raise UnreadableFileError(f"refused: the {kind} file unpacks to {unpacked // 2**20} MB (zip bomb?)")
 
 
+def _open_package(open_package: Callable[[io.BytesIO], Package], data: bytes, kind: str) -> Package:
+    """Open an Office file (a zip already checked) with its library, or raise UnreadableFileError."""
+    try:
+        return open_package(io.BytesIO(data))
+    except Exception as e:
+        # Broad on purpose: python-docx, openpyxl and python-pptx raise many types for a broken package (KeyError,
+        # ValueError, lxml's XMLSyntaxError, zlib.error, their own), the bytes are an untrusted upload, and one bad
+        # file must become a failed outcome, never stop the others. Only the library call is inside the try; the
+        # reason names the type, and the traceback is kept in the log for a bug report.
+        logger.info("could not open a %s file", kind, exc_info=True)
+        raise UnreadableFileError(f"not a valid {kind} file: {type(e).__name__}") from e
+
+
 def _load_docx(data: bytes, stem: str) -> LoadedDocument:
     _check_zip(data, ".docx")
     import docx
 
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except Exception as e:  # python-docx raises several types for broken packages
-        raise UnreadableFileError(f"not a valid .docx file: {type(e).__name__}") from e
+    document = _open_package(docx.Document, data, ".docx")
     lines = []
     for paragraph in document.paragraphs:
         style = (paragraph.style.name if paragraph.style is not None else "") or ""
@@ -197,10 +211,7 @@ def _load_xlsx(data: bytes, stem: str) -> LoadedDocument:
     _check_zip(data, ".xlsx")
     import openpyxl
 
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception as e:  # openpyxl raises several types for broken packages
-        raise UnreadableFileError(f"not a valid .xlsx file: {type(e).__name__}") from e
+    workbook = _open_package(lambda f: openpyxl.load_workbook(f, read_only=True, data_only=True), data, ".xlsx")
     sections = []
     for sheet in workbook.worksheets:
         rows = [[("" if v is None else str(v)).strip() for v in row] for row in sheet.iter_rows(values_only=True)]
@@ -220,10 +231,7 @@ def _load_pptx(data: bytes, stem: str) -> LoadedDocument:
     _check_zip(data, ".pptx")
     from pptx import Presentation
 
-    try:
-        deck = Presentation(io.BytesIO(data))
-    except Exception as e:  # python-pptx raises several types for broken packages
-        raise UnreadableFileError(f"not a valid .pptx file: {type(e).__name__}") from e
+    deck = _open_package(Presentation, data, ".pptx")
     sections = []
     for number, slide in enumerate(deck.slides, start=1):
         texts = [shape.text_frame.text for shape in slide.shapes if shape.has_text_frame and shape.text_frame.text]

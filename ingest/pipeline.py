@@ -195,6 +195,9 @@ class _IngestRun:
         except IntegrityError:
             stored = self._store_one_by_one(batch)
         except Exception as e:
+            # Broad on purpose: the embeddings, vector store and database are pluggable backends that each raise
+            # their own types (HTTP, torch, Chroma, SQLite); add_documents has left no trace of the batch, and the
+            # report must name every file of it as failed rather than lose the other batches of this call.
             logger.exception("could not store a batch of %d documents in kb=%s", len(batch), self.kb)
             stored = [None] * len(batch)
             error = f"could not be stored ({type(e).__name__}); nothing of it was kept"

@@ -235,7 +235,7 @@ class KnowledgeService:
         try:
             self._embed_and_store(kb, [r for rs in records.values() for r in rs])
             self.registry.complete_documents(records)
-        except BaseException:
+        except BaseException:  # whatever stops the write, even Ctrl-C: leave no half-written document, re-raise
             self._purge(kb, ids)
             raise
         return self.registry.documents(ids)

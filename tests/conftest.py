@@ -70,7 +70,7 @@ def pipeline(services: Services) -> IngestPipeline:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer random-weight Llama with a word-level tokenizer and a chat template (~100 KiB)."""
-    from tests.tiny_model import write_tiny_model
+    from tests.helpers.tiny_model import write_tiny_model
 
     return write_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
 

@@ -1,6 +1,5 @@
 """The chat service: retrieval feeds the prompt, follow-ups are condensed, turns are saved whole, bad input refused."""
 
-
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import HumanMessage

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import threading
 
-from chatbot.llm.runtime.batching import BatchScheduler, Sampling
-from chatbot.llm.local_model import LocalChatModel
 from chatbot.conversation.turns import AnswerDelta, TurnResult
+from chatbot.llm.factory import build_local_model
+from chatbot.llm.local_model import LocalChatModel, load_local_weights
+from chatbot.llm.runtime.batching import BatchScheduler
+from chatbot.llm.runtime.sampling import Sampling
 from chatbot.settings import LLMSettings
 from ingest.pipeline import IngestPipeline, expand_paths
 from tests.helpers.paths import SAMPLES
-from tests.tiny_model import HeldModel
+from tests.helpers.tiny_model import HeldModel
 
 QUESTIONS = [
     "How long do I have to return an item?",
@@ -25,9 +27,9 @@ QUESTIONS = [
 
 
 def test_eight_customers_at_once_all_get_streamed_answers(make_services, tiny_model_dir, tmp_path) -> None:
-    cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu"}, max_new_tokens=24)
-    llm = LocalChatModel.load(cfg, tmp_path)
-    services = make_services(chat_model=llm)
+    cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu"})
+    llm = build_local_model(cfg, tmp_path)
+    services = make_services(chat_model=llm, llm={"backend": "local", "max_new_tokens": 24})  # answers of 24 tokens
     IngestPipeline(services.knowledge).ingest_files(expand_paths([SAMPLES]), "default")
     events: dict[int, list] = {}
 
@@ -57,13 +59,13 @@ def test_eight_customers_at_once_all_get_streamed_answers(make_services, tiny_mo
 
 def test_a_customer_who_leaves_mid_answer_frees_the_slot(make_services, tiny_model_dir, tmp_path) -> None:
     """Closing the answer stream (what the web server does when the browser goes away) reaches the model."""
-    cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu"}, max_new_tokens=200)
-    llm = LocalChatModel.load(cfg, tmp_path)
-    held = HeldModel(llm._model)
+    cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu"})
+    weights = load_local_weights(cfg, tmp_path)
+    held = HeldModel(weights.model)
     held.pause_after = 8  # a few tokens of the answer, then the model waits for the test
-    llm.scheduler.close()
-    llm._scheduler = BatchScheduler(held, model_name="tiny", max_batch=1)
-    services = make_services(chat_model=llm)
+    scheduler = BatchScheduler(held, model_name="tiny", max_batch=1)
+    llm = LocalChatModel.from_weights(weights, scheduler, context_window=1024)
+    services = make_services(chat_model=llm, llm={"backend": "local", "max_new_tokens": 200})
     IngestPipeline(services.knowledge).ingest_files(expand_paths([SAMPLES]), "default")
     conversation = services.chat.new_conversation("leaver")
     answer = services.chat.stream_answer("leaver", conversation.id, QUESTIONS[0])

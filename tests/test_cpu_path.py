@@ -6,15 +6,22 @@ import threading
 import pytest
 import torch
 
+from chatbot.llm.devices import load_options
+from chatbot.llm.factory import build_local_model
 from chatbot.llm.runtime import decode_attention
-from chatbot.llm.runtime.batching import BatchScheduler, Sampling
+from chatbot.llm.runtime.batching import BatchScheduler
 from chatbot.llm.runtime.cpu_linear import Int8DecodeLinear, PackedLinear, pack_linear_layers, uses_int8_decode
-from chatbot.llm.runtime.cpu_threads import PassingThreadEmbeddings, in_passing_thread, usable_cores, use_cores_in_this_thread
+from chatbot.llm.runtime.cpu_threads import (
+    PassingThreadEmbeddings,
+    in_passing_thread,
+    usable_cores,
+    use_cores_in_this_thread,
+)
 from chatbot.llm.runtime.kv_cache import GrowingCache, GrowingLayer
-from chatbot.llm.local_model import LocalChatModel, _load_kwargs
+from chatbot.llm.runtime.sampling import Sampling
 from chatbot.settings import LLMSettings
-from tests.test_batching import PROMPTS, reference_greedy
-from tests.tiny_model import HeldModel, sharp_llama
+from tests.helpers.batching import PROMPTS, reference_greedy
+from tests.helpers.tiny_model import HeldModel, sharp_llama
 
 
 def test_the_growing_cache_returns_what_concatenation_returns() -> None:
@@ -157,18 +164,18 @@ def test_int8_decode_packs_the_decoder_of_a_bf16_model_only() -> None:
 
 
 def test_the_cpu_dtype_follows_the_setting_and_the_cpu(monkeypatch) -> None:
-    monkeypatch.setattr("chatbot.llm.local_model.cpu_does_bf16", lambda: False)
-    assert _load_kwargs("cpu", True, "auto")[1] == "none (fp32 on CPU)"
-    monkeypatch.setattr("chatbot.llm.local_model.cpu_does_bf16", lambda: True)
-    assert _load_kwargs("cpu", True, "auto")[1] == "none (bf16 on CPU)"
-    assert _load_kwargs("cpu", True, "float32")[0]["dtype"] == torch.float32
-    assert _load_kwargs("cpu", True, "bfloat16")[0]["attn_implementation"] == decode_attention.CPU
+    monkeypatch.setattr("chatbot.llm.devices.cpu_does_bf16", lambda: False)
+    assert load_options("cpu", True, "auto")[1] == "none (fp32 on CPU)"
+    monkeypatch.setattr("chatbot.llm.devices.cpu_does_bf16", lambda: True)
+    assert load_options("cpu", True, "auto")[1] == "none (bf16 on CPU)"
+    assert load_options("cpu", True, "float32")[0]["dtype"] == torch.float32
+    assert load_options("cpu", True, "bfloat16")[0]["attn_implementation"] == decode_attention.CPU
 
 
 @pytest.mark.parametrize("cpu_dtype", ["float32", "bfloat16"])
 def test_the_loaded_cpu_model_reports_what_it_runs(tiny_model_dir, tmp_path, cpu_dtype) -> None:
     cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu", "cpu_dtype": cpu_dtype})
-    llm = LocalChatModel.load(cfg, tmp_path)
+    llm = build_local_model(cfg, tmp_path)
 
     assert llm.dtype == cpu_dtype
     assert any(isinstance(m, PackedLinear) for m in llm._model.modules())

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from chatbot.llm.runtime import decode_attention, slot_decode
-from chatbot.llm.runtime.batching import BatchScheduler, Sampling
-from tests.test_batching import PROMPTS, company_joins_a_lone_answer, reference_greedy
-from tests.tiny_model import HeldModel, sharp_llama
+from chatbot.llm.runtime.batching import BatchScheduler
+from chatbot.llm.runtime.sampling import Sampling
+from tests.helpers.batching import PROMPTS, company_joins_a_lone_answer, reference_greedy
+from tests.helpers.tiny_model import HeldModel, sharp_llama
 
 
 @pytest.fixture(scope="module", params=["sdpa", "cpu"])

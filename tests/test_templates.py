@@ -9,19 +9,19 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
-from chatbot.conversation.turns import AnswerDelta, TurnResult
 from chatbot.conversation.templates import (
     ENGLISH_DEFAULT,
     MAX_EXAMPLES,
     AnswerExtractor,
     Example,
-    InvalidTemplateError,
     answer_prompt,
     check_template,
     context_block,
     measure_budget,
     parse_template,
 )
+from chatbot.conversation.turns import AnswerDelta, TurnResult
+from chatbot.errors import InvalidTemplateError
 from ingest.pipeline import IngestPipeline, expand_paths
 from tests.helpers.paths import SAMPLES
 from tests.helpers.recording import PromptRecorder

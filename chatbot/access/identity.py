@@ -9,13 +9,9 @@ from dataclasses import dataclass
 
 import jwt
 
-from knowledge.errors import RagdeskError
+from chatbot.errors import InvalidIdentityError
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-class InvalidIdentityError(RagdeskError):
-    """The portal's token is expired, forged or malformed."""
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,7 +149,7 @@ class ConversationStore:
         self.get(owner, conversation_id)
         return SQLChatHistory(self._sessions, conversation_id)
 
-    def transcript(self, owner: str, conversation_id: str) -> list[Turn]:
+    def transcript(self, owner: str, conversation_id: str) -> builtins.list[Turn]:
         """The conversation's turns, with what was kept beside each answer."""
         return turns_from_messages(self.history(owner, conversation_id).messages)
 

@@ -12,8 +12,8 @@ from sqlalchemy import JSON, Boolean, DateTime, Integer, String, UniqueConstrain
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from chatbot.conversation.templates import ENGLISH_DEFAULT, AssistantTemplate
+from chatbot.errors import TemplateVersionNotFoundError
 from knowledge.database import Base, utcnow
-from knowledge.errors import RagdeskError
 from knowledge.registry import kb_reference
 
 
@@ -45,10 +45,6 @@ class TemplateVersion:
             return "built-in default"
         when = f"{self.created_at:%Y-%m-%d %H:%M}" if self.created_at else ""
         return " · ".join(p for p in (f"v{self.version}", "active" if self.active else "", when, self.note) if p)
-
-
-class TemplateVersionNotFoundError(RagdeskError):
-    """No such version of this knowledge base's template."""
 
 
 class TemplateStore:

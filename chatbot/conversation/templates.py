@@ -13,7 +13,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate, FewShotChatMessagePromptTemplate, MessagesPlaceholder
 from pydantic import BaseModel, Field, ValidationError
 
-from knowledge.errors import RagdeskError
+from chatbot.errors import InvalidTemplateError
 
 PLACEHOLDERS = {"context": "the retrieved documents (required)", "kb": "the knowledge base's name"}
 MAX_EXAMPLES = 8
@@ -68,14 +68,6 @@ CHINESE_DEFAULT = AssistantTemplate(
 )
 
 DEFAULTS = {"English": ENGLISH_DEFAULT, "中文": CHINESE_DEFAULT}
-
-
-class InvalidTemplateError(RagdeskError):
-    """A template that cannot be saved; `problems` lists every reason, each specific."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__(" ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The local Hugging Face chat model: loading (bundled GGUF, hub id or directory; NF4 on CUDA) and streaming."""
+"""The local Hugging Face chat model: loading its weights (bundled GGUF, hub id or directory; NF4 on CUDA) and
+streaming its answers from the batching scheduler it is handed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import importlib.util
 import logging
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +18,11 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict, PrivateAttr
 
 from chatbot.errors import ModelUnavailableError
-from chatbot.llm.runtime import decode_attention
-from chatbot.llm.runtime.batching import BatchScheduler, Sampling, TokenStream
-from chatbot.settings import LLMSettings, LocalLLMSettings
+from chatbot.llm.devices import load_options, ready_for_decoding, resolve_device
+from chatbot.llm.runtime.batching import BatchScheduler
+from chatbot.llm.runtime.sampling import Sampling
+from chatbot.llm.runtime.streams import TokenStream
+from chatbot.settings import LLMSettings
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +61,51 @@ def prepare_bundled_model(models_dir: Path) -> Path:
     return target
 
 
-def resolve_device(cfg: LocalLLMSettings) -> str:
-    if cfg.device != "auto":
-        return cfg.device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def resolve_model_source(cfg: LLMSettings, models_dir: Path) -> str:
     return cfg.local.model or str(prepare_bundled_model(models_dir))
 
 
+@dataclass(frozen=True)
+class LocalWeights:
+    """A loaded model and its tokenizer, and what they are: the name shown, the device, the quantization."""
+
+    model: Any
+    tokenizer: Any
+    name: str
+    device: str
+    quantization: str
+
+
+def load_local_weights(cfg: LLMSettings, models_dir: Path) -> LocalWeights:
+    """The configured model's weights and tokenizer, on the resolved device, made ready for decoding there."""
+    source = resolve_model_source(cfg, models_dir)
+    device = resolve_device(cfg.local)
+    kwargs, quantization = load_options(device, cfg.local.load_in_4bit, cfg.local.cpu_dtype)
+    model, tokenizer = _from_pretrained(source, kwargs, quantization)
+    model.eval()
+    quantization = ready_for_decoding(model, device, cfg.local, quantization)
+    name = cfg.local.model or "bundled SmolLM2-135M-Instruct"
+    logger.info("llm backend=local model=%s device=%s quantization=%s", name, device, quantization)
+    if device == "cpu":
+        logger.warning("llm runs on the CPU (no CUDA device): answers will be slow for large models")
+    return LocalWeights(model, tokenizer, name, device, quantization)
+
+
+def effective_context_window(model: Any, setting: int) -> int:
+    """The context window setting, capped by the model's own limit (its max_position_embeddings)."""
+    window = min(setting, getattr(model.config, "max_position_embeddings", None) or setting)
+    if window < setting:
+        logger.info("context window %d tokens: the model's own limit (setting: %d)", window, setting)
+    return window
+
+
 class LocalChatModel(BaseChatModel):
-    """A transformers causal LM behind LangChain's chat-model interface; concurrent answers are batched together."""
+    """A transformers causal LM behind LangChain's chat-model interface; concurrent answers are batched together.
+
+    Built by `from_weights` around loaded weights and the scheduler that runs them (chatbot.llm.factory builds both).
+    An answer's temperature and length are bound per call (the answer chain binds its template's); the class
+    defaults (greedy, 256 tokens) serve a call that binds none.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -89,55 +124,28 @@ class LocalChatModel(BaseChatModel):
     _eos_ids: frozenset[int] = PrivateAttr()
 
     @classmethod
-    def load(cls, cfg: LLMSettings, models_dir: Path) -> LocalChatModel:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        source = resolve_model_source(cfg, models_dir)
-        device = resolve_device(cfg.local)
-        kwargs, quantization = _load_kwargs(device, cfg.local.load_in_4bit, cfg.local.cpu_dtype)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(source)
-            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
-        except torch.cuda.OutOfMemoryError as e:
-            free, total = torch.cuda.mem_get_info() if torch.cuda.is_available() else (0, 0)
-            raise ModelUnavailableError(
-                f"The model '{source}' does not fit on the GPU ({quantization}): {free / 2**30:.1f} GiB free of "
-                f"{total / 2**30:.1f} GiB. Choose a smaller model, or free the GPU."
-            ) from e
-        except OSError as e:
-            raise ModelUnavailableError(f"Could not load the model '{source}': {e}") from e
-        model.eval()
-        if device == "cpu":
-            from chatbot.llm.runtime.cpu_linear import pack_linear_layers, uses_int8_decode
-
-            model.to("cpu")  # type: ignore[arg-type]
-            pack_linear_layers(model, int8_decode=cfg.local.cpu_int8_decode)
-            if uses_int8_decode(model):
-                quantization = quantization.replace("none (", "int8 decode weights (")
-        if device == "cuda" and cfg.local.batch_graphs:
-            model.set_attn_implementation(decode_attention.register("cuda"))  # batched decode without copied key/values
-        name = cfg.local.model or "bundled SmolLM2-135M-Instruct"
-        logger.info("llm backend=local model=%s device=%s quantization=%s", name, device, quantization)
-        if device == "cpu":
-            logger.warning("llm runs on the CPU (no CUDA device): answers will be slow for large models")
-        window = min(cfg.context_window, getattr(model.config, "max_position_embeddings", None) or cfg.context_window)
-        if window < cfg.context_window:
-            logger.info("context window %d tokens: the model's own limit (setting: %d)", window, cfg.context_window)
+    def from_weights(
+        cls,
+        weights: LocalWeights,
+        scheduler: BatchScheduler,
+        *,
+        context_window: int,
+        top_p: float = 0.9,
+        repetition_penalty: float = 1.0,
+    ) -> LocalChatModel:
+        """The chat model over these weights, its answers generated by `scheduler` (which runs weights.model)."""
         instance = cls(
-            model_name=name,
-            context_window=window,
-            device=device,
-            quantization=quantization,
-            dtype=str(getattr(model, "dtype", "")).removeprefix("torch."),
-            max_new_tokens=cfg.max_new_tokens,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            repetition_penalty=cfg.repetition_penalty,
+            model_name=weights.name,
+            context_window=context_window,
+            device=weights.device,
+            quantization=weights.quantization,
+            dtype=str(getattr(weights.model, "dtype", "")).removeprefix("torch."),
+            top_p=top_p,
+            repetition_penalty=repetition_penalty,
         )
-        instance._model, instance._tokenizer = model, tokenizer
-        instance._eos_ids = _eos_ids(model, tokenizer)
-        instance._scheduler = _scheduler(model, name, cfg.local, window)
+        instance._model, instance._tokenizer = weights.model, weights.tokenizer
+        instance._eos_ids = _eos_ids(weights.model, weights.tokenizer)
+        instance._scheduler = scheduler
         return instance
 
     @property
@@ -204,13 +212,43 @@ class LocalChatModel(BaseChatModel):
         """The exact text the model reads: the messages through the tokenizer's chat template."""
         return str(self._tokenizer.apply_chat_template(_chat(messages), add_generation_prompt=True, tokenize=False))
 
+    def health(self) -> dict[str, Any]:
+        """What /healthz shows of the model: what it is, where it runs, and its batch now."""
+        health: dict[str, Any] = {
+            "backend": "local",
+            "model": self.model_name,
+            "device": self.device,
+            "quantization": self.quantization,
+            "dtype": self.dtype,
+        }
+        if self.device == "cuda":
+            health["gpu_memory_gib"] = self.gpu_memory_gib()
+        health["batching"] = {
+            "max_batch": self._scheduler.max_batch,
+            "answers_in_progress": self._scheduler.active,
+            "compiled_decode": self._scheduler.compiled,
+            "batch_graphs": self._scheduler.batch_graphs,
+        }
+        return health
 
-def cpu_does_bf16() -> bool:
-    """Whether this CPU computes in bfloat16 natively; elsewhere bf16 is emulated and slower than float32."""
+
+def _from_pretrained(source: str, kwargs: dict[str, Any], quantization: str) -> tuple[Any, Any]:
+    """The model and its tokenizer from `source`; a model that does not fit or cannot be read is unavailable."""
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(check() for check in checks if check is not None)  # torch's own CPU probes (private, so guarded)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except torch.cuda.OutOfMemoryError as e:
+        free, total = torch.cuda.mem_get_info() if torch.cuda.is_available() else (0, 0)
+        raise ModelUnavailableError(
+            f"The model '{source}' does not fit on the GPU ({quantization}): {free / 2**30:.1f} GiB free of "
+            f"{total / 2**30:.1f} GiB. Choose a smaller model, or free the GPU."
+        ) from e
+    except OSError as e:
+        raise ModelUnavailableError(f"Could not load the model '{source}': {e}") from e
+    return model, tokenizer
 
 
 def _chat(messages: list[BaseMessage]) -> list[dict[str, str]]:
@@ -234,35 +272,6 @@ def _until_stop(
             yield _chunk(ready, run_manager)
     if pending:
         yield _chunk(pending, run_manager)
-
-
-def _scheduler(model: Any, name: str, cfg: LocalLLMSettings, window: int) -> BatchScheduler:
-    """The batching scheduler; on CUDA a lone answer can decode through a compiled CUDA-graph step, and
-    concurrent answers through static cache slots and captured CUDA graphs. Each is a speed-up, never a reason
-    not to serve: if warming both up fails, each is tried alone, then neither."""
-    if model.device.type == "cuda" and (cfg.compile or cfg.batch_graphs):
-        tries = [(cfg.compile, cfg.batch_graphs)]
-        if cfg.compile and cfg.batch_graphs:
-            tries += [(False, True), (True, False)]
-        for compiled, graphs in tries:
-            parts = " and ".join(p for p, on in (("compiled lone decode", compiled), ("batch graphs", graphs)) if on)
-            logger.info("preparing the CUDA-graph decode of %s (%s; once, at start-up)", name, parts)
-            scheduler = BatchScheduler(
-                model,
-                model_name=name,
-                max_batch=cfg.max_batch,
-                lone_decode="compiled" if compiled else "off",
-                slot_decode="graphs" if graphs else "off",
-                static_cache_len=window,
-            )
-            try:
-                scheduler.warm_up()
-                return scheduler
-            except Exception as e:
-                logger.warning("could not prepare the %s of %s: %s", parts, name, e)
-                scheduler.close()
-        logger.warning("CUDA-graph decoding is unavailable for %s: decoding eagerly", name)
-    return BatchScheduler(model, model_name=name, max_batch=cfg.max_batch, cpu_threads=cfg.cpu_threads)
 
 
 def _text_pieces(tokenizer: Any, tokens: TokenStream) -> Iterator[str]:
@@ -291,28 +300,3 @@ def _chunk(text: str, run_manager: CallbackManagerForLLMRun | None) -> ChatGener
     if run_manager:
         run_manager.on_llm_new_token(text)
     return ChatGenerationChunk(message=AIMessageChunk(content=text))
-
-
-def _load_kwargs(device: str, load_in_4bit: bool, cpu_dtype: str) -> tuple[dict[str, Any], str]:
-    import torch
-
-    if device != "cuda":
-        dtype = cpu_dtype if cpu_dtype != "auto" else ("bfloat16" if cpu_does_bf16() else "float32")
-        short = {"float32": "fp32", "bfloat16": "bf16"}[dtype]
-        return {
-            "dtype": getattr(torch, dtype),
-            "attn_implementation": decode_attention.register("cpu"),
-        }, f"none ({short} on CPU)"
-    if not load_in_4bit:
-        return {"dtype": torch.bfloat16, "device_map": "cuda"}, "none (bf16)"
-    if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModelUnavailableError("4-bit loading needs bitsandbytes: pip install bitsandbytes")
-    from transformers import BitsAndBytesConfig
-
-    config = BitsAndBytesConfig(
-        load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=torch.bfloat16,
-    )
-    return {"quantization_config": config, "dtype": torch.bfloat16, "device_map": "cuda"}, "nf4 (bitsandbytes 4-bit)"

@@ -49,6 +49,10 @@ class RemoteChatModel(ChatOpenAI):
         except openai.OpenAIError as e:
             raise self._unavailable(e) from e
 
+    def health(self) -> dict[str, Any]:
+        """What /healthz shows of the model: the server and the model it serves."""
+        return {"backend": "openai-compatible", "model": self.model_name, "base_url": self.openai_api_base}
+
     def _unavailable(self, error: openai.OpenAIError) -> ModelUnavailableError:
         server = self.openai_api_base or "the language model server"
         logger.warning("openai-compatible backend %s failed: %r", server, error)
@@ -69,6 +73,7 @@ class RemoteChatModel(ChatOpenAI):
 
 
 def build_remote_model(cfg: LLMSettings) -> RemoteChatModel:
+    """The configured server's model. It sends the temperature and answer length a call binds, and none of its own."""
     logger.info("llm backend=openai-compatible model=%s base_url=%s", cfg.openai.model, cfg.openai.base_url)
     return RemoteChatModel(
         model=cfg.openai.model,
@@ -76,8 +81,6 @@ def build_remote_model(cfg: LLMSettings) -> RemoteChatModel:
         api_key=cfg.openai.api_key,
         timeout=cfg.openai.timeout_s,
         max_retries=0,  # a retry would double the customer's wait past the configured timeout
-        max_completion_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature,
         top_p=cfg.top_p,
         streaming=True,
     )

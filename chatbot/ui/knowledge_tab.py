@@ -10,8 +10,8 @@ from typing import Any, Protocol
 
 import gradio as gr
 
+from chatbot.errors import RagdeskError
 from chatbot.ui.rendering import escape_markdown
-from knowledge.errors import RagdeskError
 from knowledge.registry import DocumentInfo
 from knowledge.service import KnowledgeService
 

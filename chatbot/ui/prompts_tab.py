@@ -14,12 +14,11 @@ from chatbot.conversation.template_store import TemplateStore
 from chatbot.conversation.templates import (
     DEFAULTS,
     AssistantTemplate,
-    InvalidTemplateError,
     parse_template,
     template_problems,
 )
+from chatbot.errors import InvalidTemplateError, RagdeskError
 from chatbot.ui.rendering import escape_markdown, render_answer
-from knowledge.errors import RagdeskError
 
 logger = logging.getLogger(__name__)
 

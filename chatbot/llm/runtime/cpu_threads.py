@@ -66,7 +66,7 @@ def in_passing_thread(work: Callable[..., T], *args: Any) -> T:
     def run() -> None:
         try:
             outcome["value"] = work(*args)
-        except BaseException as e:  # handed to the caller
+        except BaseException as e:  # broad, and nothing is swallowed: the caller re-raises it below
             outcome["error"] = e
 
     thread = threading.Thread(target=run, name="ragdesk-cpu-work", daemon=True)

@@ -1,6 +1,6 @@
 """Decoding many answers at once through static cache slots, one captured CUDA graph per batch shape.
 
-The dynamic batch (chatbot/llm/runtime/batching.py `_Batch`) grows its mask and cache every step, so each step is a new
+The dynamic batch (chatbot/llm/runtime/batch.py `Batch`) grows its mask and cache every step, so each step is a new
 shape and runs eagerly: on a GPU that is ~1,000 kernel launches from Python per step, whatever the batch size.
 Here every answer owns a slot of a preallocated cache, with cache column = position (no padding), and a step
 reads only fixed tensors: the first `rows` slots, the first `columns` cache columns, each row's token and
@@ -154,9 +154,11 @@ class SlotDecoder:
             return logits
         try:
             return self._capture(shape)
-        except Exception:  # graphs are a speed-up: a step that cannot be captured runs eagerly from now on
-            logger.warning("could not capture the batched decode step %s as a CUDA graph; decoding eagerly", shape)
-            logger.debug("capture failure", exc_info=True)
+        except Exception:  # broad: graphs are a speed-up, and whatever stops a capture (a CUDA error, an op that
+            # cannot be captured, a library's own check), a step that cannot be captured runs eagerly from now on
+            logger.warning(
+                "could not capture the batched decode step %s as a CUDA graph; decoding eagerly", shape, exc_info=True
+            )
             self.graphs = False
             return self._forward(shape)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 
 def write_tiny_model(path: Path, hidden: int = 32, layers: int = 2, initializer_range: float = 0.02) -> Path:
-    """A 2-layer random-weight Llama (~100 KiB at the defaults) loadable by `LocalChatModel.load`."""
+    """A 2-layer random-weight Llama (~100 KiB at the defaults) loadable by `chatbot.llm.factory.build_local_model`."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast

@@ -1,0 +1,306 @@
+"""Answer correctness: does the product say what its documents say, and hand off what they do not?
+
+    python bench/answers.py --kb FOLDER --questions FILE   # one document folder and its questions
+    python bench/answers.py --traps                        # both trap sets of bench/answer_traps, pooled
+    python bench/answers.py --stackfaq --limit 40          # ../shared/eval/stackfaq, its first 40 questions
+
+    --backend local|fake   local (default): the bundled SmolLM2-135M on the CPU; fake: plumbing check only
+    --grounding off|on     the grounding check (not built yet: "on" stops with a message)
+    --models-dir DIR       cache of the converted bundled model (default /tmp/ragdesk-bench-models)
+    --verbose              one line per question
+
+Question files are JSONL: {"question": ..., "answers": [short reference answers]} for questions the documents
+answer, {"question": ..., "refuse": true} for questions they do not; an optional "kind" names the trap (number,
+date, negation, condition, two-document, paraphrase, out-of-kb). Each set's documents go through the product's
+own ingest pipeline into a knowledge base of their own, in a temporary data directory built with the production
+wiring (chatbot.wiring.build_services); each question is asked as a new conversation through ChatService, the
+path the REST API takes.
+
+A reply is answered unless the product handed off. An answered in-KB reply is scored against its best
+reference: SQuAD token F1 (lowercase, no punctuation, no articles, whitespace tokens) and "contains" (the
+normalized reference is a substring of the normalized answer). Wrong: answered, and either neither contains a
+reference nor reaches F1 0.5, or the question was marked refuse. Metrics: answered_in_kb = answered / in-KB
+questions; wrong_rate = wrong / all questions; refused_out_of_kb = refused / refuse-marked questions (1.00 when
+a set has none); f1 = mean F1 over answered in-KB questions. Prints a line per set, a breakdown per kind, the
+mean time to first token, and last, exactly: `answered_in_kb=0.xx wrong_rate=0.xx refused_out_of_kb=0.xx f1=0.xx`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import string
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from chatbot.conversation.service import ChatService
+from chatbot.services import Services
+from chatbot.settings import Settings
+from chatbot.wiring import build_services
+from ingest.pipeline import IngestPipeline, expand_paths
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAPS = ROOT / "bench" / "answer_traps"
+TRAP_SETS = [
+    ("samples", ROOT / "knowledge" / "samples", TRAPS / "samples.jsonl"),
+    ("rentals", TRAPS / "rentals", TRAPS / "rentals.jsonl"),
+]
+STACKFAQ = ROOT.parent / "shared" / "eval" / "stackfaq"
+MODELS_DIR = Path(tempfile.gettempdir()) / "ragdesk-bench-models"
+OWNER = "answers-bench"
+F1_RIGHT = 0.5
+ARTICLES = re.compile(r"\b(a|an|the)\b")
+NO_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    answers: list[str]
+    refuse: bool
+    kind: str
+
+
+@dataclass(frozen=True)
+class QuestionSet:
+    name: str
+    documents: Path
+    questions: list[Question]
+
+
+@dataclass(frozen=True)
+class Reply:
+    question: Question
+    answer: str
+    answered: bool
+    f1: float
+    contains: bool
+    first_token_s: float | None
+
+    @property
+    def wrong(self) -> bool:
+        return self.answered and (self.question.refuse or not (self.contains or self.f1 >= F1_RIGHT))
+
+
+# ---- scoring --------------------------------------------------------------------------------------------
+def normalize(text: str) -> str:
+    """SQuAD's answer normalization: lowercase, punctuation and articles dropped, whitespace collapsed."""
+    return " ".join(ARTICLES.sub(" ", text.lower().translate(NO_PUNCTUATION)).split())
+
+
+def token_f1(answer: str, reference: str) -> float:
+    predicted, expected = normalize(answer).split(), normalize(reference).split()
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def score(question: Question, answer: str, answered: bool, first_token_s: float | None) -> Reply:
+    normalized = normalize(answer)
+    f1 = max((token_f1(answer, ref) for ref in question.answers), default=0.0)
+    contains = any(normalize(ref) and normalize(ref) in normalized for ref in question.answers)
+    return Reply(question, answer, answered, f1, contains, first_token_s)
+
+
+def metrics(replies: list[Reply]) -> dict[str, float]:
+    in_kb = [r for r in replies if not r.question.refuse]
+    out_of_kb = [r for r in replies if r.question.refuse]
+    answered = [r for r in in_kb if r.answered]
+    return {
+        "answered_in_kb": len(answered) / len(in_kb) if in_kb else 0.0,
+        "wrong_rate": sum(r.wrong for r in replies) / len(replies) if replies else 0.0,
+        "refused_out_of_kb": sum(not r.answered for r in out_of_kb) / len(out_of_kb) if out_of_kb else 1.0,
+        "f1": statistics.fmean(r.f1 for r in answered) if answered else 0.0,
+    }
+
+
+def metrics_line(replies: list[Reply]) -> str:
+    return " ".join(f"{name}={value:.2f}" for name, value in metrics(replies).items())
+
+
+# ---- question sets --------------------------------------------------------------------------------------
+def read_jsonl(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def load_questions(path: Path) -> list[Question]:
+    return [
+        Question(row["question"], list(row.get("answers", [])), bool(row.get("refuse")), row.get("kind", "untagged"))
+        for row in read_jsonl(path)
+        if row["question"].strip()
+    ]
+
+
+def stackfaq_set(limit: int, folder: Path) -> QuestionSet:
+    """StackFAQ's documents written out as Markdown files (ingested like any upload), and its first questions."""
+    for document in read_jsonl(STACKFAQ / "kb.jsonl"):
+        (folder / f"{document['doc_id']}.md").write_text(as_markdown(document), encoding="utf-8")
+    rows = read_jsonl(STACKFAQ / "queries.jsonl")
+    rows = rows[:limit] if limit else rows
+    questions = [Question(r["question"], r["answers"], False, "stackfaq") for r in rows if r["question"].strip()]
+    return QuestionSet("stackfaq", folder, questions)
+
+
+def as_markdown(document: dict) -> str:
+    title, text = document.get("title", "").strip(), document["text"].strip()
+    if title and text.startswith(title):
+        text = text[len(title) :].lstrip()
+    return f"# {title or document['doc_id']}\n\n{text}\n"
+
+
+# ---- running through the product ------------------------------------------------------------------------
+def grounding_settings(mode: str) -> dict[str, Any]:
+    """The settings that switch the grounding check; stops the bench when the check cannot be switched."""
+    field = Settings.model_fields.get("grounding")
+    if field is None:
+        if mode == "on":
+            sys.exit("--grounding on: the grounding check is not built yet (Settings has no grounding section).")
+        return {}
+    section = field.annotation
+    if "enabled" not in getattr(section, "model_fields", {}):
+        sys.exit("--grounding: Settings.grounding has no 'enabled' field; teach bench/answers.py how to switch it.")
+    return {"grounding": {"enabled": mode == "on"}}
+
+
+def open_services(args: argparse.Namespace, data_dir: Path) -> Services:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=data_dir,
+        ingest_samples=False,
+        models_dir=args.models_dir,
+        llm={"backend": args.backend},
+        **grounding_settings(args.grounding),
+    )
+    return build_services(settings)
+
+
+def ingest(services: Services, question_set: QuestionSet) -> str:
+    """The set's documents in a knowledge base of their own; returns its name."""
+    started = time.perf_counter()
+    kb = services.knowledge.ensure_knowledge_base(question_set.name).name
+    report = IngestPipeline(services.knowledge).ingest_files(expand_paths([question_set.documents]), kb)
+    for outcome in report.failed:
+        print(f"  ingest failed: {outcome.name}: {outcome.detail}")
+    print(f"set={question_set.name} ingest: {report.summary()} in {time.perf_counter() - started:.1f} s")
+    return kb
+
+
+def ask(chat: ChatService, kb: str, question: Question) -> Reply:
+    conversation = chat.new_conversation(OWNER, kb)
+    result = chat.answer(OWNER, conversation.id, question.text)
+    return score(question, result.answer, result.answered, result.timings.first_token_s)
+
+
+def run_set(services: Services, question_set: QuestionSet, verbose: bool) -> list[Reply]:
+    kb = ingest(services, question_set)
+    started, replies = time.perf_counter(), []
+    for question in question_set.questions:
+        replies.append(ask(services.chat, kb, question))
+        if verbose:
+            print(reply_line(replies[-1]))
+    print(set_line(question_set.name, replies, time.perf_counter() - started))
+    return replies
+
+
+# ---- report ---------------------------------------------------------------------------------------------
+def reply_line(reply: Reply) -> str:
+    answer = " ".join(reply.answer.split())[:80]
+    verdict = "refused " if not reply.answered else f"answered f1={reply.f1:.2f}"
+    wrong = "WRONG" if reply.wrong else "ok   "
+    return f"  [{reply.question.kind}] {verdict} {wrong} | {reply.question.text} | {answer}"
+
+
+def set_line(name: str, replies: list[Reply], seconds: float) -> str:
+    refuse = sum(r.question.refuse for r in replies)
+    note = "" if refuse else " (no refuse-marked questions: refused_out_of_kb shown as 1.00)"
+    return (
+        f"set={name} questions={len(replies)} in_kb={len(replies) - refuse} refuse={refuse} "
+        f"asked in {seconds:.0f} s: {metrics_line(replies)}{note}"
+    )
+
+
+def kind_lines(replies: Iterable[Reply]) -> list[str]:
+    by_kind: dict[str, list[Reply]] = {}
+    for reply in replies:
+        by_kind.setdefault(reply.question.kind, []).append(reply)
+    lines = []
+    for kind, group in sorted(by_kind.items()):
+        answered = [r for r in group if r.answered]
+        f1 = statistics.fmean(r.f1 for r in answered) if answered and not group[0].question.refuse else None
+        lines.append(
+            f"  kind={kind:<13} n={len(group):<3} answered={len(answered):<3} wrong={sum(r.wrong for r in group):<3}"
+            f" contains={sum(r.contains and r.answered for r in group):<3}"
+            + (f" f1={f1:.2f}" if f1 is not None else "")
+        )
+    return lines
+
+
+def report(replies: list[Reply]) -> None:
+    print("per kind (answered: replies not handed off; wrong as defined above; f1 over answered in-KB replies):")
+    print("\n".join(kind_lines(replies)))
+    first_tokens = [r.first_token_s for r in replies if r.first_token_s is not None]
+    mean_first = f"{statistics.fmean(first_tokens):.2f} s" if first_tokens else "n/a (nothing generated)"
+    print(f"mean first_token_s={mean_first} over {len(first_tokens)} generated answers")
+    print(metrics_line(replies))
+
+
+# ---- entry point ----------------------------------------------------------------------------------------
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--kb", type=Path, help="folder of documents (needs --questions)")
+    which.add_argument("--traps", action="store_true", help="both trap sets of bench/answer_traps, pooled")
+    which.add_argument("--stackfaq", action="store_true", help="../shared/eval/stackfaq (all questions in-KB)")
+    parser.add_argument("--questions", type=Path, help="JSONL question file for --kb")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each set (0: all)")
+    parser.add_argument("--backend", choices=["local", "fake"], default="local")
+    parser.add_argument("--grounding", choices=["off", "on"], default="off")
+    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    if args.kb and not args.questions:
+        parser.error("--kb needs --questions")
+    return args
+
+
+def question_sets(args: argparse.Namespace, scratch: Path) -> list[QuestionSet]:
+    if args.stackfaq:
+        folder = scratch / "stackfaq-documents"
+        folder.mkdir()
+        return [stackfaq_set(args.limit, folder)]
+    named = TRAP_SETS if args.traps else [(args.questions.stem, args.kb, args.questions)]
+    sets = [QuestionSet(name, folder, load_questions(questions)) for name, folder, questions in named]
+    return [QuestionSet(s.name, s.documents, s.questions[: args.limit or None]) for s in sets]
+
+
+def main() -> None:
+    args = parse_args()
+    grounding_settings(args.grounding)  # stop before loading anything when the check cannot be switched
+    with tempfile.TemporaryDirectory(prefix="ragdesk-answers-") as scratch:
+        sets = question_sets(args, Path(scratch))
+        started = time.perf_counter()
+        services = open_services(args, Path(scratch) / "data")
+        print(
+            f"backend={args.backend} grounding={args.grounding} services built in {time.perf_counter() - started:.1f} s"
+        )
+        replies = [reply for question_set in sets for reply in run_set(services, question_set, args.verbose)]
+    report(replies)
+
+
+if __name__ == "__main__":
+    main()

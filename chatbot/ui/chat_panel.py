@@ -1,0 +1,226 @@
+"""The chat panel: conversations, knowledge-base selector, streaming answers with sources, feedback; the same
+panel on the customer page, in the admin's Chat tab and in the portal widget. Clicks become ChatService calls."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import gradio as gr
+
+from chatbot.access.identity import browser_visitor, portal_user
+from chatbot.conversation.service import ChatService
+from chatbot.conversation.turns import AnswerDelta, TurnResult
+from chatbot.errors import RagdeskError
+from chatbot.settings import PortalSettings
+from chatbot.ui.rendering import escape_markdown, render_answer, show_answer
+
+logger = logging.getLogger(__name__)
+
+SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
+FEEDBACK_OPTIONS = ("Like", "Dislike", "Wrong answer", "Not helpful", "Outdated")
+SIGNED_OUT = "Your sign-in could not be verified. Please reload the page in the portal."
+
+
+class ChatPanel:
+    def __init__(self, chat: ChatService, portal: PortalSettings) -> None:
+        self.chat = chat
+        self.portal = portal
+
+    def render(self, blocks: gr.Blocks, tab: gr.Tab | None, embed: bool = False) -> None:
+        """The chat on a page: in the admin's Chat tab (`tab`), on the customer page, or compact in the widget."""
+        browser_id = gr.BrowserState(None, storage_key="ragdesk-browser-id")
+        # Server-side: "" until the page has loaded, then the token's user or the browser's id; None when the
+        # portal's token was refused.
+        owner = gr.State("")
+        conversation = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=1, min_width=200):
+                kb, new_button, conversations, delete_button = _conversation_column(embed)
+            with gr.Column(scale=3):
+                chatbot, question, send = _chat_column(embed)
+        load = self._on_embed_load if embed else self._on_load
+        opened = blocks.load(load, [browser_id], [browser_id, owner, conversations, conversation, chatbot, kb])
+        opened.then(lambda: gr.Button(interactive=True), None, [send])
+        if tab is not None:  # knowledge bases may have changed in the admin tabs meanwhile
+            tab.select(self._kb_choices, [kb], [kb])
+        kb.input(self._on_kb, [owner], [conversations, conversation, chatbot])
+        chat_outputs = [chatbot, question, conversation, conversations]
+        for trigger in (send.click, question.submit):
+            trigger(self._on_send, [question, owner, conversation, chatbot, kb], chat_outputs)
+        new_button.click(self._on_new, [owner, kb], [conversations, conversation, chatbot])
+        conversations.input(self._on_switch, [owner, conversations, kb], [conversation, chatbot, kb])
+        delete_button.click(self._on_delete, [owner, conversation], [conversations, conversation, chatbot])
+        chatbot.like(self._on_feedback, [owner, conversation, chatbot], None)
+
+    # ---- event handlers ------------------------------------------------------------------
+    def _on_load(self, browser_id: str | None) -> tuple[Any, ...]:
+        visitor = browser_visitor(browser_id)
+        return visitor.owner, visitor.owner, *self._opened(visitor.owner, None)
+
+    def _on_embed_load(self, browser_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        params = request.query_params
+        kb = params.get("kb") or self.portal.kb
+        token = params.get("token")
+        if not token:
+            visitor = browser_visitor(browser_id)
+            return visitor.owner, visitor.owner, *self._opened(visitor.owner, kb, greet=True)
+        try:
+            user = portal_user(token, self._portal_secret())
+        except RagdeskError as e:
+            notice = [{"role": "assistant", "content": str(e)}]
+            return gr.skip(), None, self._choices(None, None), None, notice, gr.skip()
+        opened = self._opened(user.owner, kb, greet=True, name=user.display_name)
+        return gr.skip(), user.owner, *opened
+
+    def _opened(self, owner: str, kb: str | None, greet: bool = False, name: str = "") -> tuple[Any, ...]:
+        """The owner's latest conversation, or a fresh start (with the greeting on the widget)."""
+        listed = self.chat.list_conversations(owner)
+        if not listed:
+            greeting = f"Hi {name}! {self.portal.greeting}" if name else self.portal.greeting
+            shown = [{"role": "assistant", "content": escape_markdown(greeting)}] if greet else []
+            return self._choices(owner, None), None, shown, self._kb_choices(kb)
+        latest = listed[0]
+        messages = self._messages(owner, latest.id)
+        return self._choices(owner, latest.id), latest.id, messages, self._kb_choices(latest.kb)
+
+    def _portal_secret(self) -> str | None:
+        secret = self.portal.jwt_secret
+        return secret.get_secret_value() if secret else None
+
+    def _kb_choices(self, selected: str | None) -> Any:
+        names = self.chat.knowledge_base_names()
+        return gr.Dropdown(choices=names, value=selected if selected in names else self.chat.default_kb)
+
+    def _on_kb(self, owner: str | None) -> tuple[Any, ...]:
+        """Another knowledge base: the next question starts a new conversation there."""
+        return self._choices(owner, None), None, []
+
+    def _on_new(self, owner: str | None, kb: str | None) -> tuple[Any, ...]:
+        if not owner:
+            return gr.skip(), None, [{"role": "assistant", "content": _not_ready(owner)}]
+        try:
+            created = self.chat.new_conversation(owner, kb)
+        except RagdeskError as e:
+            return gr.skip(), None, [{"role": "assistant", "content": str(e)}]
+        return self._choices(owner, created.id), created.id, []
+
+    def _on_switch(self, owner: str, conversation_id: str, kb: str | None) -> tuple[Any, ...]:
+        try:
+            opened = self.chat.conversation(owner, conversation_id)
+            return conversation_id, self._messages(owner, conversation_id), self._kb_choices(opened.kb)
+        except RagdeskError as e:
+            return None, [{"role": "assistant", "content": str(e)}], gr.skip()
+
+    def _on_feedback(
+        self, owner: str | None, conversation_id: str | None, messages: list[dict[str, Any]], event: gr.LikeData
+    ) -> None:
+        """Thumbs up, thumbs down, or a named reason (a thumbs down with that reason) on one answer."""
+        index = int(event.index[0] if isinstance(event.index, list | tuple) else event.index)
+        if not owner or conversation_id is None or not _answers_a_question(messages, index):
+            return  # the greeting or a notice (the buttons show on every bubble): no answer to rate
+        turn = sum(1 for m in messages[:index] if m.get("role") == "user")
+        rating, reason = (
+            ("up", "") if event.liked is True else ("down", "" if event.liked is False else str(event.liked))
+        )
+        try:
+            self.chat.feedback(owner, conversation_id, turn, rating, reason)
+        except RagdeskError:
+            logger.info("feedback on a turn that is not there (conversation changed meanwhile)")
+
+    def _on_delete(self, owner: str, conversation_id: str | None) -> tuple[Any, ...]:
+        if conversation_id:
+            with contextlib.suppress(RagdeskError):
+                self.chat.delete_conversation(owner, conversation_id)
+        return self._choices(owner, None), None, []
+
+    def _on_send(
+        self, text: str, owner: str, conversation_id: str | None, messages: list[dict[str, Any]], kb: str | None
+    ) -> Iterator[tuple[Any, ...]]:
+        if not text.strip():
+            yield messages, text, conversation_id, gr.skip()
+            return
+        if not owner:  # still loading, or the portal's token was refused: nobody to answer for yet
+            yield [*messages, {"role": "assistant", "content": _not_ready(owner)}], text, None, gr.skip()
+            return
+        messages = [*messages, {"role": "user", "content": text}, {"role": "assistant", "content": ""}]
+        reply = messages[-1]
+        try:
+            if conversation_id is None:
+                conversation_id = self.chat.new_conversation(owner, kb).id
+            yield messages, "", conversation_id, self._choices(owner, conversation_id)
+            streamed = ""
+            for event in self.chat.stream_answer(owner, conversation_id, text):
+                if isinstance(event, AnswerDelta):
+                    streamed += event.text
+                    reply["content"] = show_answer(streamed)
+                    yield messages, "", conversation_id, gr.skip()
+                elif isinstance(event, TurnResult):
+                    reply["content"] = render_answer(event.answer, event.sources)
+        except RagdeskError as e:
+            failed = str(e)
+        except Exception:  # the outermost layer: anything unexpected is logged with its traceback, not shown
+            logger.exception("chat turn failed")
+            failed = SORRY
+        else:
+            yield messages, "", conversation_id, self._choices(owner, conversation_id)
+            return
+        # Nothing was saved: the question goes back into the box to retry, and the chat keeps only saved turns
+        # (so feedback's turn numbers stay right) plus the notice.
+        notice = {"role": "assistant", "content": failed}
+        yield [*messages[:-2], notice], text, conversation_id, self._choices(owner, conversation_id)
+
+    # ---- view helpers --------------------------------------------------------------------
+    def _choices(self, owner: str | None, selected: str | None) -> Any:
+        listed = self.chat.list_conversations(owner) if owner else []
+        several = len({c.kb for c in listed}) > 1
+        return gr.Radio(choices=[(f"{c.title} · {c.kb}" if several else c.title, c.id) for c in listed], value=selected)
+
+    def _messages(self, owner: str, conversation_id: str) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        for turn in self.chat.transcript(owner, conversation_id):
+            messages.append({"role": "user", "content": turn.question})
+            messages.append({"role": "assistant", "content": render_answer(turn.answer, turn.sources)})
+        return messages
+
+
+def _answers_a_question(messages: list[dict[str, Any]], index: int) -> bool:
+    """Whether the bubble at index is an answer: the assistant's message right after a question. A notice (a
+    refused question, an error) follows the previous answer instead, and the greeting follows nothing."""
+    return 0 < index < len(messages) and messages[index - 1].get("role") == "user"
+
+
+def _not_ready(owner: str | None) -> str:
+    return SIGNED_OUT if owner is None else "The chat is still starting. Please send your message again."
+
+
+def _conversation_column(embed: bool) -> tuple[Any, ...]:
+    kb = gr.Dropdown(label="Knowledge base", choices=[], elem_id="kb", visible=not embed)
+    new_button = gr.Button("New conversation", elem_id="new-conversation", size="sm")
+    conversations = gr.Radio(label="Conversations", choices=[], elem_id="conversations")
+    delete_button = gr.Button("Delete conversation", variant="stop", size="sm")
+    return kb, new_button, conversations, delete_button
+
+
+def _chat_column(embed: bool) -> tuple[Any, ...]:
+    chatbot = gr.Chatbot(
+        label="Assistant",
+        height=420 if embed else 560,
+        elem_id="chat",
+        buttons=["copy"],
+        feedback_options=FEEDBACK_OPTIONS,
+        group_consecutive_messages=False,  # a notice after an answer gets its own bubble
+    )
+    with gr.Row():
+        question = gr.Textbox(
+            placeholder="Ask about returns, shipping, warranty, your account…",
+            show_label=False,
+            scale=6,
+            elem_id="question",
+            max_lines=6,
+        )
+        # enabled once the page's load event has told the server who is chatting
+        send = gr.Button("Send", variant="primary", scale=1, elem_id="send", interactive=False)
+    return chatbot, question, send
