@@ -179,3 +179,10 @@ def test_admin_pages_need_the_password_when_one_is_set(make_services) -> None:  
     assert refused.status_code == 400
     client.post("/admin/login", data={"username": "admin", "password": "a-long-admin-password"})
     assert client.get("/admin/config").status_code == 200
+
+
+def test_health_names_the_remote_model_server_without_calling_it(make_services) -> None:
+    services = make_services(llm={"backend": "openai-compatible", "openai": {"base_url": "http://127.0.0.1:9/v1"}})
+    health = services.health()
+    assert health["llm"] == {"backend": "openai-compatible", "model": "default", "base_url": "http://127.0.0.1:9/v1"}
+    assert (health["database"], health["vector_store"]) == ("ok", "ok")

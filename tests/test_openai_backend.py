@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from chatbot.conversation.turns import AnswerDelta, TurnResult
 from chatbot.errors import ModelUnavailableError
 from chatbot.llm.local_model import BUNDLED_DIR_NAME
-from chatbot.conversation.turns import AnswerDelta, TurnResult
 from ingest.pipeline import IngestPipeline, expand_paths
 from tests.helpers.browser import free_port, wait_until_healthy
 from tests.helpers.paths import SAMPLES
