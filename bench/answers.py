@@ -5,9 +5,11 @@
     python bench/answers.py --stackfaq --limit 40          # ../shared/eval/stackfaq, its first 40 questions
 
     --backend local|fake   local (default): the bundled SmolLM2-135M on the CPU; fake: plumbing check only
-    --grounding off|on     the grounding check (not built yet: "on" stops with a message)
+    --grounding off|on     the grounding check: off (default) sets its policy to off, on keeps the product's
+                           default grounding settings; "on" stops with a message where there is no check
     --models-dir DIR       cache of the converted bundled model (default /tmp/ragdesk-bench-models)
     --verbose              one line per question
+    --dump FILE            every reply in full, with its scores, as JSONL
 
 Question files are JSONL: {"question": ..., "answers": [short reference answers]} for questions the documents
 answer, {"question": ..., "refuse": true} for questions they do not; an optional "kind" names the trap (number,
@@ -38,7 +40,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -165,16 +167,21 @@ def as_markdown(document: dict) -> str:
 
 # ---- running through the product ------------------------------------------------------------------------
 def grounding_settings(mode: str) -> dict[str, Any]:
-    """The settings that switch the grounding check; stops the bench when the check cannot be switched."""
+    """Settings for the grounding check: off sets its policy to "off", on keeps the product's defaults.
+    Stops the bench when there is no check to switch on, or no policy to switch it with."""
     field = Settings.model_fields.get("grounding")
     if field is None:
         if mode == "on":
             sys.exit("--grounding on: the grounding check is not built yet (Settings has no grounding section).")
         return {}
-    section = field.annotation
-    if "enabled" not in getattr(section, "model_fields", {}):
-        sys.exit("--grounding: Settings.grounding has no 'enabled' field; teach bench/answers.py how to switch it.")
-    return {"grounding": {"enabled": mode == "on"}}
+    if "policy" not in getattr(field.annotation, "model_fields", {}):
+        sys.exit("--grounding: Settings.grounding has no 'policy' field; teach bench/answers.py how to switch it.")
+    return {"grounding": {"policy": "off"}} if mode == "off" else {}
+
+
+def grounding_policy(settings: Settings) -> str:
+    section = getattr(settings, "grounding", None)
+    return "none (not built)" if section is None else str(section.policy)
 
 
 def open_services(args: argparse.Namespace, data_dir: Path) -> Services:
@@ -250,6 +257,15 @@ def kind_lines(replies: Iterable[Reply]) -> list[str]:
     return lines
 
 
+def dump(replies: list[Reply], path: Path) -> None:
+    rows = [
+        {**asdict(r.question), "answered": r.answered, "f1": round(r.f1, 3), "contains": r.contains}
+        | {"wrong": r.wrong, "first_token_s": r.first_token_s, "answer": r.answer}
+        for r in replies
+    ]
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+
 def report(replies: list[Reply]) -> None:
     print("per kind (answered: replies not handed off; wrong as defined above; f1 over answered in-KB replies):")
     print("\n".join(kind_lines(replies)))
@@ -272,6 +288,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--grounding", choices=["off", "on"], default="off")
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--dump", type=Path, help="write every reply in full, with its scores (JSONL)")
     args = parser.parse_args()
     if args.kb and not args.questions:
         parser.error("--kb needs --questions")
@@ -295,10 +312,13 @@ def main() -> None:
         sets = question_sets(args, Path(scratch))
         started = time.perf_counter()
         services = open_services(args, Path(scratch) / "data")
+        built_s = time.perf_counter() - started
         print(
-            f"backend={args.backend} grounding={args.grounding} services built in {time.perf_counter() - started:.1f} s"
+            f"backend={args.backend} grounding={grounding_policy(services.settings)} services built in {built_s:.1f} s"
         )
         replies = [reply for question_set in sets for reply in run_set(services, question_set, args.verbose)]
+    if args.dump:
+        dump(replies, args.dump)
     report(replies)
 
 

@@ -73,6 +73,28 @@ class LLMSettings(BaseModel):
     )
 
 
+class GroundingSettings(BaseModel):
+    policy: Literal["trim", "refuse", "off"] = Field(
+        "trim",
+        description="What happens to an answer sentence the documents do not support: trim (it is never shown; the "
+        "supported ones are), refuse (the answer stops there; with nothing shown, the handoff reply), or off (no "
+        "check). The default of new assistant templates; each knowledge base's template can choose its own.",
+    )
+    min_similarity: float = Field(
+        0.5, ge=0, le=1, description="Least cosine similarity between a sentence and a passage sentence to support it."
+    )
+    restated_share: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="A sentence that shares this share of its content words with a nearby passage sentence "
+        "restates it: it must keep that sentence's negations and conditions (not, only, unless...).",
+    )
+    max_new_words: float = Field(
+        0.34, ge=0, le=1, description="Largest share of a sentence's content words that no passage contains."
+    )
+
+
 class ChatSettings(BaseModel):
     history_tokens: int = Field(
         1024, ge=0, description="Token budget of earlier turns kept as buffer memory; older turns are dropped."
@@ -127,6 +149,9 @@ class Settings(KnowledgeSettings):
     )
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Language model.")
     chat: ChatSettings = Field(default_factory=ChatSettings, description="Conversation behaviour.")
+    grounding: GroundingSettings = Field(
+        default_factory=GroundingSettings, description="Checking answers against the documents."
+    )
     admin: AdminSettings = Field(default_factory=AdminSettings, description="Who may open /admin.")
     portal: PortalSettings = Field(default_factory=PortalSettings, description="The embeddable widget.")
     api_keys: list[ApiKeySetting] = Field(

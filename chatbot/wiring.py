@@ -8,6 +8,7 @@ from sqlalchemy.orm import sessionmaker
 
 from chatbot.access.api_keys import ApiKeyStore
 from chatbot.conversation.drafts import DraftBench
+from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.history import ConversationStore
 from chatbot.conversation.pipeline import TurnPipeline
 from chatbot.conversation.prompt_fitting import PromptFitter
@@ -36,7 +37,8 @@ def build_services(
     fitter = PromptFitter(
         model.count_tokens, model.context_window, settings.chat.history_tokens, settings.chunking.chunk_size
     )
-    pipeline = TurnPipeline(model, knowledge, fitter, settings.chat.max_question_chars)
+    grounding = GroundingCheck(knowledge.embeddings, settings.grounding)
+    pipeline = TurnPipeline(model, knowledge, fitter, grounding, settings.chat.max_question_chars)
     sessions = sessionmaker(engine, expire_on_commit=False)
     conversations = ConversationStore(sessions)
     templates = TemplateStore(sessions, default=_default_template(settings))
@@ -59,5 +61,6 @@ def _default_template(settings: Settings) -> AssistantTemplate:
             "k": settings.retrieval.k,
             "temperature": settings.llm.temperature,
             "max_new_tokens": settings.llm.max_new_tokens,
+            "grounding_policy": settings.grounding.policy,
         }
     )

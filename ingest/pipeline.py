@@ -73,11 +73,15 @@ def safe_document_name(raw: str) -> str:
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
     """Files as given, and every file inside any folder, sorted: the pipeline reports those of a type it does
-    not read as skipped, with the reason, rather than passing them over in silence."""
+    not read as skipped, with the reason, rather than passing them over in silence. Hidden files and folders
+    (.git, .DS_Store) inside a folder are not documents and are left out."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+            inside = (p for p in path.rglob("*") if p.is_file())
+            files.extend(
+                sorted(p for p in inside if not any(part.startswith(".") for part in p.relative_to(path).parts))
+            )
         else:
             files.append(path)
     return files

@@ -26,4 +26,15 @@ RETRIEVAL_HITS = Histogram(
 NO_ANSWER = Counter("ragdesk_no_answer_total", "Questions given the no-answer reply (nothing relevant found).", ["kb"])
 INGESTED_FILES = Counter("ragdesk_ingest_files_total", "Files handled by ingest, by outcome.", ["status"])
 ERRORS = Counter("ragdesk_errors_total", "Errors by type and where they happened.", ["type", "where"])
+ANSWERS_CHECKED = Counter(
+    "ragdesk_grounding_answers_checked_total", "Answers the grounding check judged, by knowledge base.", ["kb"]
+)
+REFUSED_BY_CHECK = Counter(
+    "ragdesk_grounding_refused_total",
+    "Answers replaced by the handoff reply because no sentence was supported, by knowledge base.",
+    ["kb"],
+)
+SENTENCES_DROPPED = Counter(
+    "ragdesk_grounding_sentences_dropped_total", "Answer sentences the grounding check kept from customers.", ["kb"]
+)
 FEEDBACK = Counter("ragdesk_feedback_total", "Feedback on answers.", ["rating"])

@@ -39,7 +39,7 @@ def test_model_sees_the_retrieved_chunk_in_its_prompt(chat_with, recorder) -> No
     assert "<documents>" in recorder.prompts[0]
     sources = next(e for e in events if isinstance(e, SourcesFound)).sources
     assert sources[0].document == "returns-and-refunds.md"
-    assert "".join(e.text for e in events if isinstance(e, AnswerDelta)) == "You have 30 days."
+    assert "".join(e.text for e in events if isinstance(e, AnswerDelta)) == "You have 30 days [1]."  # cited
     saved = events[-1]
     assert isinstance(saved, TurnResult)
     assert chat.transcript("me", conversation.id)[0].sources == saved.sources
@@ -57,7 +57,7 @@ def test_follow_up_is_condensed_with_history_and_searched(chat_with, recorder) -
         "What if a returned item arrived damaged?"
     )
     assert "48 hours of delivery" in answer_prompt
-    assert "You have 30 days." in answer_prompt  # buffer memory
+    assert "You have 30 days." in answer_prompt  # buffer memory, without the previous answer's [n] markers
 
 
 def test_empty_knowledge_base_gets_the_no_answer_text_without_a_model_call(make_services, recorder) -> None:

@@ -29,7 +29,10 @@ QUESTIONS = [
 def test_eight_customers_at_once_all_get_streamed_answers(make_services, tiny_model_dir, tmp_path) -> None:
     cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu"})
     llm = build_local_model(cfg, tmp_path)
-    services = make_services(chat_model=llm, llm={"backend": "local", "max_new_tokens": 24})  # answers of 24 tokens
+    # answers of 24 tokens; a random-weight model's words are not checked against the documents
+    services = make_services(
+        chat_model=llm, llm={"backend": "local", "max_new_tokens": 24}, grounding={"policy": "off"}
+    )
     IngestPipeline(services.knowledge).ingest_files(expand_paths([SAMPLES]), "default")
     events: dict[int, list] = {}
 
@@ -65,7 +68,9 @@ def test_a_customer_who_leaves_mid_answer_frees_the_slot(make_services, tiny_mod
     held.pause_after = 8  # a few tokens of the answer, then the model waits for the test
     scheduler = BatchScheduler(held, model_name="tiny", max_batch=1)
     llm = LocalChatModel.from_weights(weights, scheduler, context_window=1024)
-    services = make_services(chat_model=llm, llm={"backend": "local", "max_new_tokens": 200})
+    services = make_services(
+        chat_model=llm, llm={"backend": "local", "max_new_tokens": 200}, grounding={"policy": "off"}
+    )
     IngestPipeline(services.knowledge).ingest_files(expand_paths([SAMPLES]), "default")
     conversation = services.chat.new_conversation("leaver")
     answer = services.chat.stream_answer("leaver", conversation.id, QUESTIONS[0])

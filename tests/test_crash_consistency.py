@@ -87,13 +87,13 @@ def test_stores_agree_after_ingest_is_killed_at_random_points(tmp_path: Path, em
     rng = random.Random(20261122)
     killed = 0
     for _ in range(3):
-        process = start_ingest(corpus, data)
-        wait_for_first_row(process, data / "ragdesk.sqlite3")
-        killed += kill_after(process, rng.uniform(0.0, 3.0))
+        with start_ingest(corpus, data) as process:  # closes its stderr pipe once it is gone
+            wait_for_first_row(process, data / "ragdesk.sqlite3")
+            killed += kill_after(process, rng.uniform(0.0, 3.0))
         assert_stores_agree(data, embeddings)
     assert killed >= 2, "the kills should land inside the ingest"
 
-    process = start_ingest(corpus, data)
-    _, stderr = process.communicate(timeout=600)
+    with start_ingest(corpus, data) as process:
+        _, stderr = process.communicate(timeout=600)
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert assert_stores_agree(data, embeddings) == 48

@@ -123,6 +123,8 @@ def test_cli_reports_files_of_unreadable_types_as_skipped_when_given_a_folder(
     (folder / "faq.md").write_text("# FAQ\n\nWe ship on Saturdays too.")
     (folder / "program.exe").write_bytes(b"MZ\x90\x00\x03\x00")
     (folder / "tools" / "firmware.bin").write_bytes(b"\x00\x01\x02")
+    (folder / ".git").mkdir()
+    (folder / ".git" / "HEAD").write_text("ref: refs/heads/main")  # hidden: not a document, not reported
 
     assert ingest_cli([str(folder), "--kb", "support"]) == 0  # skipping is not a failure
     out = capsys.readouterr().out
@@ -130,6 +132,7 @@ def test_cli_reports_files_of_unreadable_types_as_skipped_when_given_a_folder(
     assert "skipped  program.exe (unsupported file type '.exe' (supported: .pdf," in out
     assert "skipped  firmware.bin (unsupported file type '.bin'" in out
     assert "1 ingested, 2 skipped" in out
+    assert "HEAD" not in out
     assert ingest_cli(["--kb", "support", "--list"]) == 0
     assert [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()] == ["faq.md"]
 

@@ -145,16 +145,16 @@ def test_chain_of_thought_is_hidden_from_the_customer_and_kept_for_admins(make_s
     events = list(services.chat.stream_answer("me", conversation.id, RETURNS))
     streamed = "".join(e.text for e in events if isinstance(e, AnswerDelta))
     assert "returns document" not in streamed
-    assert streamed.strip() == "You have 30 days."
+    assert streamed.strip() == "You have 30 days [1]."
     assert isinstance(events[-1], TurnResult)
-    assert events[-1].answer == "You have 30 days."
+    assert events[-1].answer == "You have 30 days [1]."
     assert "<answer></answer> tags" in recorder.prompts[0]
 
     saved = services.chat.answer("me", conversation.id, RETURNS)  # the non-streaming form
-    assert saved.answer == "You have 30 days."
+    assert saved.answer == "You have 30 days [1]."
     turns = services.chat.transcript("me", conversation.id)
     assert [t.reasoning for t in turns] == ["The returns document gives 30 days from delivery."] * 2
-    assert turns[0].answer == "You have 30 days."
+    assert turns[0].answer == "You have 30 days [1]."
 
 
 def test_active_version_is_what_the_chat_uses_and_rollback_survives_a_restart(make_services) -> None:
@@ -192,14 +192,15 @@ def test_nothing_relevant_gives_the_templates_reply_without_a_model_call(make_se
     assert (saved.answer, saved.answered, saved.sources) == (reply, False, [])
     assert recorder.prompts == []
     assert services.chat.transcript("me", conversation.id)[0].answered is False
-    assert services.chat.answer("me", conversation.id, RETURNS).answered  # an in-KB question still is
+    services.chat.answer("me", conversation.id, RETURNS)
+    assert "30 days from the delivery date" in recorder.prompts[-1]  # an in-KB question still reaches the model
 
 
 def test_draft_is_tried_and_previewed_without_saving_anything(make_services) -> None:
-    services, _ = chat_services(make_services, "Draft answer.")
+    services, _ = chat_services(make_services, "Returns are accepted for 30 days.")
     draft = with_(system_prompt="Draft tone. {context}", examples=[Example(question="Hi?", answer="Hello!")])
     trial = services.drafts.try_template("default", draft, RETURNS)
-    assert (trial.answer, trial.answered) == ("Draft answer.", True)
+    assert (trial.answer, trial.answered) == ("Returns are accepted for 30 days [1].", True)
     assert trial.sources[0].document == "returns-and-refunds.md"
     preview = services.drafts.preview_prompt("default", draft, RETURNS)
     assert "Draft tone." in preview.text

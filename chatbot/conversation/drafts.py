@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from langchain_core.chat_history import InMemoryChatMessageHistory
 
+from chatbot.conversation.history import PassingHistory
 from chatbot.conversation.pipeline import TurnPipeline, TurnRequest
 from chatbot.conversation.prompt_fitting import PromptFitter
 from chatbot.conversation.service import final
@@ -45,7 +45,7 @@ class DraftBench:
     def try_template(self, kb: str, template: AssistantTemplate, question: str) -> Trial:
         """Answer one question with a (draft) template, as a first turn, saving nothing."""
         kb = self._knowledge.knowledge_base(kb).name
-        result = final(self._pipeline.run(TurnRequest(kb, question, InMemoryChatMessageHistory(), template)))
+        result = final(self._pipeline.run(TurnRequest(kb, question, PassingHistory(), template)))
         return Trial(result.answer, result.reasoning, result.sources, result.answered)
 
     def preview_prompt(self, kb: str, template: AssistantTemplate, question: str) -> PromptPreview:

@@ -104,6 +104,24 @@ class SQLChatHistory(BaseChatMessageHistory):
             s.execute(delete(MessageRow).where(MessageRow.conversation_id == self.conversation_id))
 
 
+class PassingHistory(BaseChatMessageHistory):
+    """A history nobody stores: the caller's own messages (the OpenAI-compatible API), or none (a template trial).
+    The turn is added to it like to any history, and goes when it goes."""
+
+    def __init__(self, messages: Sequence[BaseMessage] = ()) -> None:
+        self._messages = list(messages)
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        return list(self._messages)
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        self._messages.extend(messages)
+
+    def clear(self) -> None:
+        self._messages.clear()
+
+
 class ConversationStore:
     """Conversations per owner (a browser, later a signed-in user): create, list, open, delete."""
 

@@ -11,16 +11,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from chatbot.conversation.chain import build_answer_chain, build_condense_chain
+from chatbot.conversation.checked_answer import CheckedAnswer, checked, unchecked
+from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.prompt_fitting import PromptFitter
 from chatbot.conversation.templates import AnswerExtractor, AssistantTemplate
-from chatbot.conversation.turns import NO_RELEVANT_PASSAGE, AnswerDelta, SourcesFound, Timings, TurnEvent, TurnResult
+from chatbot.conversation.turns import (
+    NO_ANSWER_WRITTEN,
+    NO_RELEVANT_PASSAGE,
+    UNSUPPORTED_ANSWER,
+    AnswerDelta,
+    SourcesFound,
+    Timings,
+    TurnEvent,
+    TurnResult,
+)
 from chatbot.errors import InvalidQuestionError, ModelUnavailableError, RagdeskError
 from chatbot.llm.factory import LanguageModel
 from knowledge import metrics
@@ -30,7 +41,7 @@ from knowledge.service import KnowledgeService
 
 logger = logging.getLogger(__name__)
 
-Answer = tuple[str, str]  # (what the customer sees, the reasoning held back)
+Answer = tuple[CheckedAnswer, str]  # (what the customer was shown, the reasoning held back)
 
 
 @dataclass(frozen=True)
@@ -44,11 +55,17 @@ class TurnRequest:
 
 class TurnPipeline:
     def __init__(
-        self, model: LanguageModel, knowledge: KnowledgeService, fitter: PromptFitter, max_question_chars: int
+        self,
+        model: LanguageModel,
+        knowledge: KnowledgeService,
+        fitter: PromptFitter,
+        grounding: GroundingCheck,
+        max_question_chars: int,
     ) -> None:
         self._model = model
         self._knowledge = knowledge
         self._fitter = fitter
+        self._grounding = grounding
         self._max_question_chars = max_question_chars
         self._condense = build_condense_chain(model.chat)
 
@@ -76,25 +93,30 @@ class TurnPipeline:
         sources = [Source.from_document(d) for d in documents] if answered else []
         retrieval_s = clock.elapsed()
         yield SourcesFound(sources, standalone)
+        refusal: str | None = NO_RELEVANT_PASSAGE
+        reasoning, answer = "", CheckedAnswer()
         if answered:
             inputs = self._fitter.inputs(template, request.kb, memory, documents, question)
-            answer, reasoning = yield from clock.timed(self._generate(template, inputs))
-        else:  # nothing relevant: the template's handoff reply, and no model call
-            answer, reasoning = template.no_answer_reply, ""
-            yield AnswerDelta(answer)
+            passages = [d.page_content for d in documents]
+            answer, reasoning = yield from clock.timed(self._answer(template, inputs, passages, question))
+            refusal = _refusal(answer)
+        if refusal:  # nothing relevant, or nothing fit to show: the template's handoff reply
+            yield AnswerDelta(template.no_answer_reply)
         result = TurnResult(
             question=question,
-            answer=answer,
+            answer=answer.shown or template.no_answer_reply,
             sources=sources,
             turn=sum(1 for m in earlier if m.type == "human") + 1,
             timings=Timings(retrieval_s, clock.first_delta_s, clock.elapsed()),
-            refusal=None if answered else NO_RELEVANT_PASSAGE,
+            refusal=refusal,
             reasoning=reasoning,
             standalone_question=standalone,
             template_version=request.template_version,
+            grounding_policy=template.grounding_policy if answered else "off",
+            checked=tuple(answer.verdicts),
         )
         request.history.add_messages(
-            [HumanMessage(content=question), AIMessage(content=answer, additional_kwargs=result.stored_extras())]
+            [HumanMessage(content=question), AIMessage(content=result.answer, additional_kwargs=result.stored_extras())]
         )
         _record(request.kb, result, clock.deltas)
         yield result
@@ -113,26 +135,40 @@ class TurnPipeline:
             return question  # a rewrite that dropped every word the customer used answers another question
         return rewritten
 
-    def _generate(self, template: AssistantTemplate, inputs: dict[str, object]) -> Generator[AnswerDelta, None, Answer]:
-        """The model's streamed answer; with chain-of-thought the reasoning is held back and returned apart."""
-        chain = build_answer_chain(self._model.chat, template)
+    def _answer(
+        self, template: AssistantTemplate, inputs: dict[str, object], passages: list[str], question: str
+    ) -> Generator[AnswerDelta, None, Answer]:
+        """The model's answer as the customer may see it (checked against the passages unless the template says
+        off), and the chain-of-thought reasoning held back from it."""
+        reasoning: list[str] = []
+        pieces = self._visible(template, inputs, reasoning)
+        with closing(pieces):  # the refuse policy may stop reading: the model then stops writing
+            if template.grounding_policy == "off":
+                answer = yield from unchecked(pieces)
+            else:
+                evidence = self._grounding.evidence(passages, question)
+                answer = yield from checked(pieces, evidence, template.grounding_policy)
+        return answer, "".join(reasoning)
+
+    def _visible(
+        self, template: AssistantTemplate, inputs: dict[str, object], reasoning: list[str]
+    ) -> Generator[str, None, None]:
+        """The answer text the model streams; with chain-of-thought, only what is inside its answer tags (the
+        reasoning is appended to `reasoning` once the model is done)."""
+        stream = self._model_stream(build_answer_chain(self._model.chat, template).stream(inputs))
         if not template.chain_of_thought:
-            parts = []
-            for delta in self._model_stream(chain.stream(inputs)):
-                parts.append(delta)
-                yield AnswerDelta(delta)
-            return "".join(parts).strip(), ""
+            yield from stream
+            return
         extractor = AnswerExtractor()
-        for delta in self._model_stream(chain.stream(inputs)):
+        for delta in stream:
             visible = extractor.feed(delta)
             if visible:
-                yield AnswerDelta(visible)
-        answer, reasoning = extractor.finish()
-        answer = answer or template.no_answer_reply
+                yield visible
+        answer, thought = extractor.finish()
+        reasoning.append(thought)
         released = extractor.released.strip()
         if answer.startswith(released) and len(answer) > len(released):
-            yield AnswerDelta(answer[len(released) :])
-        return answer, reasoning
+            yield answer[len(released) :]
 
     @staticmethod
     def _model_stream(chunks: Iterator[BaseMessage]) -> Iterator[str]:
@@ -178,6 +214,12 @@ def _model_failures(message: str) -> Iterator[None]:
         raise ModelUnavailableError(message) from e
 
 
+def _refusal(answer: CheckedAnswer) -> str | None:
+    if answer.shown:
+        return None
+    return UNSUPPORTED_ANSWER if answer.verdicts else NO_ANSWER_WRITTEN
+
+
 def _distinct(question: str, standalone: str) -> list[str]:
     """Search with the customer's own words and, for a follow-up, the rewritten question too: a poor rewrite
     cannot lose what the customer actually asked."""
@@ -197,6 +239,11 @@ def _record(kb: str, result: TurnResult, deltas: int) -> None:
         result.template_version,
         result.timings.total_s,
     )
+    if result.grounding_policy != "off":
+        metrics.ANSWERS_CHECKED.labels(kb=kb).inc()
+        metrics.SENTENCES_DROPPED.labels(kb=kb).inc(len(result.dropped))
+        if result.refusal == UNSUPPORTED_ANSWER:
+            metrics.REFUSED_BY_CHECK.labels(kb=kb).inc()
     first = result.timings.first_token_s
     if not result.answered:
         metrics.NO_ANSWER.labels(kb=kb).inc()

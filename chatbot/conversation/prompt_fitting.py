@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from langchain_core.documents import Document
@@ -17,6 +18,9 @@ from chatbot.conversation.templates import (
 from chatbot.llm.factory import TokenCounter
 
 
+_MARKERS = re.compile(r" ?\[\d+\]")
+
+
 class PromptFitter:
     def __init__(self, count_tokens: TokenCounter, context_window: int, history_tokens: int, chunk_tokens: int) -> None:
         self.count_tokens = count_tokens
@@ -26,7 +30,7 @@ class PromptFitter:
 
     def memory(self, messages: list[BaseMessage], budget: int | None = None) -> list[BaseMessage]:
         """Buffer memory: the newest turns that fit the token budget, without stored extras."""
-        plain = [type(m)(content=m.content) for m in messages]
+        plain = [type(m)(content=_MARKERS.sub("", str(m.content))) for m in messages]  # [n]: last turn's sources
         budget = self._history_tokens if budget is None else budget
         if budget <= 0 or not plain:
             return []

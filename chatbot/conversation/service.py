@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from langchain_core.chat_history import InMemoryChatMessageHistory
 from langchain_core.messages import BaseMessage
 
-from chatbot.conversation.history import Conversation, ConversationStore
+from chatbot.conversation.history import Conversation, ConversationStore, PassingHistory
 from chatbot.conversation.pipeline import TurnPipeline, TurnRequest
 from chatbot.conversation.template_store import TemplateStore
 from chatbot.conversation.turns import Turn, TurnEvent, TurnResult
@@ -78,7 +77,7 @@ class ChatService:
         kb = self._knowledge.knowledge_base(kb).name
         version = self._templates.active(kb)
         request = TurnRequest(
-            kb, question, InMemoryChatMessageHistory(messages=history), version.template, version.version
+            kb, question, PassingHistory(history), version.template, version.version
         )
         return self._pipeline.run(request)
 

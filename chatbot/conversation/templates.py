@@ -7,6 +7,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
@@ -44,6 +45,9 @@ class AssistantTemplate(BaseModel):
     relevance_threshold: float = Field(DEFAULT_RELEVANCE_THRESHOLD, ge=0.0, le=1.0)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_new_tokens: int = Field(256, ge=16, le=4096)
+    grounding_policy: Literal["trim", "refuse", "off"] = Field(
+        "trim", description="answer sentences the documents do not support: trimmed, refused, or not checked"
+    )
 
 
 ENGLISH_DEFAULT = AssistantTemplate(

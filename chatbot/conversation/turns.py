@@ -10,6 +10,8 @@ from langchain_core.messages import BaseMessage
 from knowledge.retriever import Source
 
 NO_RELEVANT_PASSAGE = "no passage in the knowledge base is relevant enough"
+UNSUPPORTED_ANSWER = "the documents do not support the model's answer"
+NO_ANSWER_WRITTEN = "the model wrote no answer"
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,30 @@ class AnswerDelta:
     """The next piece of the answer the customer sees."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class Citation:
+    """What an [n] marker in an answer points at: the n-th source."""
+
+    n: int
+    document: str
+    position: str
+    chunk_id: str
+    snippet: str
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    """A sentence the model wrote and the grounding check's verdict on it."""
+
+    text: str
+    citations: tuple[int, ...] = ()
+    reason: str | None = None  # why it was not shown; None when it was supported
+
+    @property
+    def supported(self) -> bool:
+        return self.reason is None
 
 
 @dataclass(frozen=True)
@@ -47,6 +73,8 @@ class TurnResult:
     reasoning: str = ""  # chain-of-thought, for admins only
     standalone_question: str = ""
     template_version: int | None = None
+    grounding_policy: str = "off"
+    checked: tuple[CheckedSentence, ...] = ()  # every sentence the model wrote, with the check's verdict
 
     @property
     def answered(self) -> bool:
@@ -55,6 +83,16 @@ class TurnResult:
     @property
     def latency_s(self) -> float:
         return self.timings.total_s
+
+    @property
+    def citations(self) -> list[Citation]:
+        """The sources the answer's [n] markers point at, in order."""
+        cited = sorted({n for s in self.checked if s.reason is None for n in s.citations})
+        return [Citation(n, *_where(self.sources[n - 1])) for n in cited if 0 < n <= len(self.sources)]
+
+    @property
+    def dropped(self) -> list[CheckedSentence]:
+        return [s for s in self.checked if s.reason is not None]
 
     def stored_extras(self) -> dict[str, Any]:
         """What is kept beside the answer's text in the history (never shown to customers as such)."""
@@ -69,6 +107,8 @@ class TurnResult:
             extras["refusal"] = self.refusal
         if self.reasoning:
             extras["reasoning"] = self.reasoning
+        if self.grounding_policy != "off":
+            extras["grounding"] = {"policy": self.grounding_policy, "sentences": [asdict(s) for s in self.checked]}
         return extras
 
 
@@ -86,6 +126,11 @@ class Turn:
     reasoning: str = ""
     template_version: int | None = None
     refusal: str | None = None
+    checked: tuple[CheckedSentence, ...] = ()
+
+    @property
+    def dropped(self) -> list[CheckedSentence]:
+        return [s for s in self.checked if s.reason is not None]
 
 
 def turns_from_messages(messages: list[BaseMessage]) -> list[Turn]:
@@ -102,6 +147,15 @@ def turns_from_messages(messages: list[BaseMessage]) -> list[Turn]:
                 reasoning=str(extra.get("reasoning", "")),
                 template_version=extra.get("template_version"),
                 refusal=extra.get("refusal"),
+                checked=tuple(_checked(s) for s in extra.get("grounding", {}).get("sentences", [])),
             )
         )
     return turns
+
+
+def _checked(stored: dict[str, Any]) -> CheckedSentence:
+    return CheckedSentence(str(stored["text"]), tuple(stored.get("citations", ())), stored.get("reason"))
+
+
+def _where(source: Source) -> tuple[str, str, str, str]:
+    return source.document, source.position, source.chunk_id, source.snippet

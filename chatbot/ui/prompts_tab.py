@@ -35,6 +35,7 @@ def template_from_form(
     threshold: float,
     temperature: float,
     max_new_tokens: float,
+    grounding_policy: str = "trim",
 ) -> AssistantTemplate:
     rows = [[str(cell or "") for cell in row] + ["", "", ""] for row in (examples or [])]
     return parse_template(
@@ -49,6 +50,7 @@ def template_from_form(
             "relevance_threshold": threshold,
             "temperature": temperature,
             "max_new_tokens": int(max_new_tokens or 0),  # an emptied field is reported as too small
+            "grounding_policy": grounding_policy,
         }
     )
 
@@ -64,6 +66,7 @@ def form_from_template(template: AssistantTemplate) -> tuple[Any, ...]:
         template.relevance_threshold,
         template.temperature,
         template.max_new_tokens,
+        template.grounding_policy,
     )
 
 
@@ -130,14 +133,14 @@ class PromptsTab:
         """Back on the tab: fresh version list, but a draft in the editor is kept (only a new page or another
         knowledge base loads the active template)."""
         if system_prompt:
-            return *self._versions(kb), *([gr.skip()] * 9)
+            return *self._versions(kb), *([gr.skip()] * (len(FORM_FIELDS) + 1))
         return self._on_show(kb)
 
     def _on_load(self, kb: str | None, version: int | None) -> tuple[Any, ...]:
         try:
             loaded = self.store.get(self._selected(kb), int(version or 0))
         except RagdeskError as e:
-            return *([gr.skip()] * 8), gr.skip(), str(e)
+            return *([gr.skip()] * len(FORM_FIELDS)), gr.skip(), str(e)
         return *form_from_template(loaded.template), self._budget_text(loaded.template), f"Loaded {loaded.label}."
 
     def _on_start(self, name: str | None) -> tuple[Any, ...]:
@@ -217,7 +220,17 @@ class PromptsTab:
         return changes or "The two versions are identical."
 
 
-FORM_FIELDS = ["system_prompt", "examples", "cot", "no_answer", "k", "threshold", "temperature", "max_new_tokens"]
+FORM_FIELDS = [
+    "system_prompt",
+    "examples",
+    "cot",
+    "no_answer",
+    "k",
+    "threshold",
+    "temperature",
+    "max_new_tokens",
+    "grounding",
+]
 
 
 def _picker() -> dict[str, Any]:
@@ -242,6 +255,15 @@ def _template_form() -> dict[str, Any]:
         c["threshold"] = gr.Slider(0, 1, step=0.01, label="Relevance threshold", elem_id="prompt-threshold")
         c["temperature"] = gr.Slider(0, 2, step=0.05, label="Temperature", elem_id="prompt-temperature")
         c["max_new_tokens"] = gr.Number(label="Max new tokens", precision=0, elem_id="prompt-max-tokens")
+    c["grounding"] = gr.Radio(
+        [
+            ("Trim: show only sentences the documents support", "trim"),
+            ("Refuse: stop at the first unsupported sentence (handoff reply when nothing was shown)", "refuse"),
+            ("Off: show the model's answer unchecked", "off"),
+        ],
+        label="Grounding check (each answer sentence against the retrieved documents)",
+        elem_id="prompt-grounding",
+    )
     c["no_answer"] = gr.Textbox(
         label="No-answer reply (sent without calling the model when nothing relevant is found; add a handoff)",
         lines=2,

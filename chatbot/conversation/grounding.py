@@ -1,0 +1,174 @@
+"""GroundingCheck: whether each sentence of an answer is supported by the passages it was written from.
+
+A sentence passes when a passage sentence is close to it in meaning (the bundled embeddings) and it adds nothing
+the passages do not say: every number is in a passage, every name is in a passage, no condition or negation of the
+passage it follows is dropped or flipped, and a bare "yes" is only as good as the question's own words are in that
+passage. The passages that support a sentence are its citations; a sentence that fails says why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from chatbot.conversation.turns import CheckedSentence
+from chatbot.settings import GroundingSettings
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+_WRAPPED_LINE = re.compile(r"(?<!\n)\n(?!\n|\s*(?:[-*#|]|\d+[.)]))")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_NUMBER_WORDS = {
+    word: str(n)
+    for n, word in enumerate(re.findall(r"\S+", "zero one two three four five six seven eight nine ten eleven twelve"))
+} | {"fifteen": "15", "twenty": "20", "thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "hundred": "100"}
+_CUES = frozenset({"not", "no", "never", "cannot", "can't", "only", "unless", "except", "without", "don't", "won't"})
+_AFFIRMATIONS = frozenset({"yes", "sure", "certainly", "absolutely", "of course"})
+_STOPWORDS = frozenset(
+    re.findall(
+        r"\S+",
+        """a about above after again all also am an and any are as at be because been before being below between
+        both but by can could did do does doing down during each few for from further had has have having he her
+        here hers him his how i if in into is it its itself just me more most my no nor not now of off on once only
+        or other our ours out over own same she should so some such than that the their theirs them then there these
+        they this those through to too under until up very was we were what when where which while who whom why will
+        with would you your yours yourself yes please thank thanks help hope happy glad sorry question questions
+        answer need needs get got make made like want may might must us let sure here's there's it's that's what's
+        i'm we're you're you'll we'll i'll ok okay well really simply anything something information""",
+    )
+)
+
+
+def split_sentences(text: str) -> tuple[list[str], str]:
+    """The complete sentences of a growing text, and the unfinished rest."""
+    parts = _SENTENCE_END.split(text)
+    done, rest = parts[:-1], parts[-1]
+    return [p.strip() for p in done if p.strip()], rest
+
+
+class GroundingCheck:
+    """Built once per deployment; `evidence` prepares one turn's passages, and judges that turn's sentences."""
+
+    def __init__(self, embeddings: Embeddings, settings: GroundingSettings) -> None:
+        self._embeddings = embeddings
+        self.settings = settings
+
+    def evidence(self, passages: Sequence[str], question: str) -> Evidence:
+        return Evidence(self._embeddings, self.settings, passages, question)
+
+
+class Evidence:
+    """One turn's passages, split into sentences and embedded once."""
+
+    def __init__(
+        self, embeddings: Embeddings, settings: GroundingSettings, passages: Sequence[str], question: str
+    ) -> None:
+        self._embeddings = embeddings
+        self._settings = settings
+        self._question = question
+        self._sentences: list[tuple[int, str]] = [
+            (number, s) for number, p in enumerate(passages, start=1) for s in _passage_sentences(p)
+        ]
+        self._vectors = _unit(embeddings.embed_documents([s for _, s in self._sentences])) if self._sentences else None
+        whole = " ".join(passages)
+        self._words = {_stem(w) for w in _words(whole)}
+        self._numbers = _numbers(whole)
+
+    def judge(self, sentence: str) -> CheckedSentence:
+        if self._vectors is None:
+            return CheckedSentence(sentence, reason="there are no passages to check it against")
+        similarity = self._vectors @ _unit([self._embeddings.embed_query(sentence)])[0]
+        closest = [self._sentences[i][1] for i in np.argsort(-similarity)[:2]]
+        reason = self._problem(sentence, closest, float(similarity.max()))
+        if reason:
+            return CheckedSentence(sentence, reason=reason)
+        floor = max(self._settings.min_similarity, float(similarity.max()) - 0.1)
+        cited = sorted({self._sentences[i][0] for i in np.flatnonzero(similarity >= floor)})
+        return CheckedSentence(sentence, citations=tuple(cited[:3]))
+
+    def _problem(self, sentence: str, closest: list[str], similarity: float) -> str | None:
+        """The first reason the sentence is not supported, or None. `closest`: the passage sentences nearest it."""
+        customers_own = set() if _affirms(sentence) else _numbers(self._question)  # "bought on 10 December"
+        missing_numbers = _numbers(sentence) - self._numbers - customers_own
+        if missing_numbers:
+            return f"the number {sorted(missing_numbers)[0]} is not in the documents"
+        names = [w for w in _names(sentence) if _stem(w) not in self._words]
+        if names:
+            return f"the documents do not mention '{names[0]}'"
+        if _affirms(sentence):  # "yes" claims the question: its words must be where the answer comes from
+            near = {_stem(w) for s in closest for w in _words(s)}
+            unknown = [w for w in _content_words(f"{self._question} {sentence}") if _stem(w) not in near]
+            if unknown:
+                return f"the documents do not say that about '{unknown[0]}'"
+        words = _content_words(sentence)
+        if words and len([w for w in words if _stem(w) not in self._words]) / len(words) > self._settings.max_new_words:
+            return "most of what it says is not in the documents"
+        if similarity < self._settings.min_similarity:
+            return "no passage says this"
+        return self._polarity_problem(sentence, closest)
+
+    def _polarity_problem(self, sentence: str, closest: list[str]) -> str | None:
+        """A restated passage sentence must keep its negations and conditions, and add none of its own."""
+        words = {_stem(w) for w in _content_words(sentence)}
+        for source in closest:
+            shared = words & {_stem(w) for w in _content_words(source)}
+            if not words or len(shared) / len(words) < self._settings.restated_share:
+                continue
+            dropped = _cues(source) - _cues(sentence)
+            if dropped:
+                return f"it leaves out the documents' '{sorted(dropped)[0]}'"
+            added = _cues(sentence) - _cues(source) - _cues(self._question)
+            if added:
+                return f"it says '{sorted(added)[0]}' where the documents do not"
+        return None
+
+
+def _passage_sentences(passage: str) -> list[str]:
+    """A passage's sentences; a line break inside a paragraph (wrapped text) does not end one."""
+    done, rest = split_sentences(_WRAPPED_LINE.sub(" ", passage))
+    return [s for s in [*done, rest.strip()] if len(_words(s)) >= 2]
+
+
+def _unit(vectors: Sequence[Sequence[float]]) -> np.ndarray:
+    array = np.asarray(vectors, dtype=np.float32)
+    return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+
+
+def _stem(word: str) -> str:
+    word = word.lower().removesuffix("'s")
+    for suffix in ("ing", "ed", "es", "s", "ly"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _words(text) if w not in _STOPWORDS and w not in _CUES and len(w) >= 3]
+
+
+def _names(sentence: str) -> list[str]:
+    """Capitalised words not at a sentence's start: countries, products, plans."""
+    words = _WORD.findall(sentence)
+    return [w for w in words[1:] if w[0].isupper() and w.lower() not in _STOPWORDS and w != "I"]
+
+
+def _numbers(text: str) -> set[str]:
+    found = {n.rstrip(".,:").replace(",", "") for n in _NUMBER.findall(text)}
+    return found | {_NUMBER_WORDS[w] for w in _words(text) if w in _NUMBER_WORDS}
+
+
+def _cues(text: str) -> set[str]:
+    return {w for w in _words(text) if w in _CUES or w.endswith("n't")}
+
+
+def _affirms(sentence: str) -> bool:
+    """A sentence that answers a yes/no question with yes: it claims whatever the question asked."""
+    first = " ".join(_words(sentence)[:2])
+    return first.split(" ")[0] in _AFFIRMATIONS or first in _AFFIRMATIONS
