@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from chatbot.conversation.history import PassingHistory
 from chatbot.conversation.pipeline import TurnPipeline, TurnRequest
 from chatbot.conversation.prompt_fitting import PromptFitter

@@ -17,7 +17,6 @@ from chatbot.conversation.templates import (
 )
 from chatbot.llm.factory import TokenCounter
 
-
 _MARKERS = re.compile(r" ?\[\d+\]")
 
 

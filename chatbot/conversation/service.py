@@ -76,9 +76,7 @@ class ChatService:
         """Ask with a history the caller keeps (the OpenAI-compatible API); nothing is stored."""
         kb = self._knowledge.knowledge_base(kb).name
         version = self._templates.active(kb)
-        request = TurnRequest(
-            kb, question, PassingHistory(history), version.template, version.version
-        )
+        request = TurnRequest(kb, question, PassingHistory(history), version.template, version.version)
         return self._pipeline.run(request)
 
     def answer(self, owner: str, conversation_id: str, question: str) -> TurnResult:
