@@ -19,6 +19,7 @@ from chatbot.settings import GroundingSettings
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
 _WRAPPED_LINE = re.compile(r"(?<!\n)\n(?!\n|\s*(?:[-*#|]|\d+[.)]))")
+_LEADING_ANSWER = re.compile(r"^\s*(?:yes|no)\b[,.!]?\s*", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NUMBER_WORDS = {
@@ -113,6 +114,7 @@ class Evidence:
     def _polarity_problem(self, sentence: str, closest: list[str]) -> str | None:
         """A restated passage sentence must keep its negations and conditions, and add none of its own."""
         words = {_stem(w) for w in _content_words(sentence)}
+        sentence = _LEADING_ANSWER.sub("", sentence)  # "No, you do not need to": the "no" answers the question
         for source in closest:
             shared = words & {_stem(w) for w in _content_words(source)}
             if not words or len(shared) / len(words) < self._settings.restated_share:

@@ -8,6 +8,7 @@ from typing import Any
 import gradio as gr
 
 from chatbot.conversation.history import ConversationStore
+from chatbot.conversation.turns import CheckedSentence
 from chatbot.ui.rendering import escape_markdown, render_answer
 
 
@@ -39,4 +40,12 @@ class ConversationsTab:
             if turn.reasoning:
                 parts.append(f"**Reasoning (hidden from the customer):** {escape_markdown(turn.reasoning)}")
             parts.append(f"**Assistant:** {render_answer(turn.answer, turn.sources)}")
+            if turn.dropped:
+                parts.append(_dropped(turn.dropped))
         return "\n\n".join(parts) or "No turns yet."
+
+
+def _dropped(sentences: list[CheckedSentence]) -> str:
+    """What the grounding check kept from the customer, and why."""
+    lines = [f"- ~~{escape_markdown(s.text)}~~ — {escape_markdown(s.reason or '')}" for s in sentences]
+    return "**Not shown to the customer (the documents do not support it):**\n" + "\n".join(lines)

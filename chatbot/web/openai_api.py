@@ -74,6 +74,7 @@ def build_openai_router(services: Services) -> APIRouter:
             "sources": [asdict(s) for s in result.sources],
             "answered": result.answered,
             "refusal": result.refusal,
+            "citations": [asdict(c) for c in result.citations],
         }
 
     return router
@@ -109,7 +110,10 @@ def _chunks(events: Iterator[TurnEvent], completion_id: str, model: str) -> Iter
                 yield chunk({"content": event.text})
             elif isinstance(event, TurnResult):
                 sources = [asdict(s) for s in event.sources]
-                yield chunk({}, "stop", sources=sources, answered=event.answered, refusal=event.refusal)
+                citations = [asdict(c) for c in event.citations]
+                yield chunk(
+                    {}, "stop", sources=sources, citations=citations, answered=event.answered, refusal=event.refusal
+                )
     except RagdeskError as e:
         yield f"data: {json.dumps({'error': {'message': str(e), 'type': type(e).__name__}})}\n\n"
     yield "data: [DONE]\n\n"

@@ -44,6 +44,9 @@ class ChatResponse(BaseModel):
     answered: bool
     refusal: str | None = Field(None, description="Why the handoff reply was given instead of an answer.")
     sources: list[dict[str, Any]]
+    citations: list[dict[str, Any]] = Field(
+        default_factory=list, description="What each [n] marker in the answer points at: n, document, position..."
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -225,6 +228,7 @@ def _turn_json(result: TurnResult, conversation_id: str) -> dict[str, Any]:
         "answered": result.answered,
         "refusal": result.refusal,
         "sources": [asdict(s) for s in result.sources],
+        "citations": [asdict(c) for c in result.citations],
     }
 
 
