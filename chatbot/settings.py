@@ -90,6 +90,9 @@ class GroundingSettings(BaseModel):
         description="A sentence that shares this share of its content words with a nearby passage sentence "
         "restates it: it must keep that sentence's negations and conditions (not, only, unless...).",
     )
+    min_chinese_overlap: float = Field(
+        0.6, ge=0, le=1, description="Chinese sentences: least share of their character pairs found in one passage."
+    )
     max_new_words: float = Field(
         0.34, ge=0, le=1, description="Largest share of a sentence's content words that no passage contains."
     )

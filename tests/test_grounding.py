@@ -135,3 +135,12 @@ def test_refuse_stops_at_the_first_unsupported_sentence_and_hands_off_when_nothi
     assert result.answer == services.templates.active("default").template.no_answer_reply
     assert result.refusal == "the documents do not support the model's answer"
     assert [s.text for s in result.checked] == [INVENTED]  # the model's next sentence was never read
+
+
+def test_chinese_sentences_are_checked_by_their_characters_and_numbers(check: GroundingCheck) -> None:
+    faq = (SAMPLES / "faq-zh.md").read_text(encoding="utf-8")
+    evidence = check.evidence([faq], "退货期限是多久？")
+
+    assert evidence.judge("自签收之日起30天内可以申请全额退款。").citations == (1,)  # 30 = 三十
+    assert "45" in (evidence.judge("自签收之日起四十五天内可以退货。").reason or "")
+    assert not evidence.judge("我们提供免费的上门取件服务。").supported

@@ -16,10 +16,15 @@ from langchain_core.embeddings import Embeddings
 
 from chatbot.conversation.turns import CheckedSentence
 from chatbot.settings import GroundingSettings
+from knowledge.retriever import is_mostly_chinese
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
 _WRAPPED_LINE = re.compile(r"(?<!\n)\n(?!\n|\s*(?:[-*#|]|\d+[.)]))")
 _LEADING_ANSWER = re.compile(r"^\s*(?:yes|no)\b[,.!]?\s*", re.IGNORECASE)
+_CHINESE_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")} | {"两": 2}
+_CHINESE_UNITS = {"十": 10, "百": 100, "千": 1000}
+_CHINESE_NUMBER = re.compile("[零一二两三四五六七八九十百千]+")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NUMBER_WORDS = {
@@ -74,6 +79,7 @@ class Evidence:
             (number, s) for number, p in enumerate(passages, start=1) for s in _passage_sentences(p)
         ]
         self._vectors = _unit(embeddings.embed_documents([s for _, s in self._sentences])) if self._sentences else None
+        self._passages = list(passages)
         whole = " ".join(passages)
         self._words = {_stem(w) for w in _words(whole)}
         self._numbers = _numbers(whole)
@@ -81,6 +87,8 @@ class Evidence:
     def judge(self, sentence: str) -> CheckedSentence:
         if self._vectors is None:
             return CheckedSentence(sentence, reason="there are no passages to check it against")
+        if is_mostly_chinese(sentence):
+            return self._judge_chinese(sentence)
         similarity = self._vectors @ _unit([self._embeddings.embed_query(sentence)])[0]
         closest = [self._sentences[i][1] for i in np.argsort(-similarity)[:2]]
         reason = self._problem(sentence, closest, float(similarity.max()))
@@ -88,6 +96,20 @@ class Evidence:
             return CheckedSentence(sentence, reason=reason)
         floor = max(self._settings.min_similarity, float(similarity.max()) - 0.1)
         cited = sorted({self._sentences[i][0] for i in np.flatnonzero(similarity >= floor)})
+        return CheckedSentence(sentence, citations=tuple(cited[:3]))
+
+    def _judge_chinese(self, sentence: str) -> CheckedSentence:
+        """Chinese (the bundled embeddings read English only): most of the sentence's character pairs must be in
+        one passage, and its numbers in the passages."""
+        missing = _numbers(sentence) - self._numbers - _numbers(self._question)
+        if missing:
+            return CheckedSentence(sentence, reason=f"the number {sorted(missing)[0]} is not in the documents")
+        pairs = _cjk_pairs(sentence)
+        shares = [len(pairs & _cjk_pairs(p)) / len(pairs) if pairs else 0.0 for p in self._passages]
+        best = max(shares, default=0.0)
+        if best < self._settings.min_chinese_overlap:
+            return CheckedSentence(sentence, reason="no passage says this")
+        cited = [n for n, share in enumerate(shares, start=1) if share >= best - 0.1]
         return CheckedSentence(sentence, citations=tuple(cited[:3]))
 
     def _problem(self, sentence: str, closest: list[str], similarity: float) -> str | None:
@@ -134,6 +156,11 @@ def _passage_sentences(passage: str) -> list[str]:
     return [s for s in [*done, rest.strip()] if len(_words(s)) >= 2]
 
 
+def _cjk_pairs(text: str) -> set[str]:
+    runs = _CJK_RUN.findall(text)
+    return {run[i : i + 2] for run in runs for i in range(len(run) - 1)} | {run for run in runs if len(run) == 1}
+
+
 def _unit(vectors: Sequence[Sequence[float]]) -> np.ndarray:
     array = np.asarray(vectors, dtype=np.float32)
     return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
@@ -163,7 +190,20 @@ def _names(sentence: str) -> list[str]:
 
 def _numbers(text: str) -> set[str]:
     found = {n.rstrip(".,:").replace(",", "") for n in _NUMBER.findall(text)}
-    return found | {_NUMBER_WORDS[w] for w in _words(text) if w in _NUMBER_WORDS}
+    chinese = {str(_chinese_number(run)) for run in _CHINESE_NUMBER.findall(text)}
+    return found | chinese | {_NUMBER_WORDS[w] for w in _words(text) if w in _NUMBER_WORDS}
+
+
+def _chinese_number(run: str) -> int:
+    """三十 → 30, 四十八 → 48, 两 → 2, 一百 → 100 (what customer-service text uses)."""
+    total, digit = 0, 0
+    for char in run:
+        if char in _CHINESE_UNITS:
+            total += (digit or 1) * _CHINESE_UNITS[char]
+            digit = 0
+        else:
+            digit = _CHINESE_DIGITS[char]
+    return total + digit
 
 
 def _cues(text: str) -> set[str]:

@@ -158,7 +158,7 @@ class ChatPanel:
                     reply["content"] = show_answer(streamed)
                     yield messages, "", conversation_id, gr.skip()
                 elif isinstance(event, TurnResult):
-                    reply["content"] = render_answer(event.answer, event.sources)
+                    reply["content"] = render_answer(event.answer, event.sources, turn=event.turn)
         except RagdeskError as e:
             failed = str(e)
         except Exception:  # the outermost layer: anything unexpected is logged with its traceback, not shown
@@ -180,9 +180,9 @@ class ChatPanel:
 
     def _messages(self, owner: str, conversation_id: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
-        for turn in self.chat.transcript(owner, conversation_id):
+        for number, turn in enumerate(self.chat.transcript(owner, conversation_id), start=1):
             messages.append({"role": "user", "content": turn.question})
-            messages.append({"role": "assistant", "content": render_answer(turn.answer, turn.sources)})
+            messages.append({"role": "assistant", "content": render_answer(turn.answer, turn.sources, turn=number)})
         return messages
 
 

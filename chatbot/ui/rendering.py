@@ -1,13 +1,28 @@
-"""How answers and document text are shown: sources under the answer, everything from outside shown literally."""
+"""How answers and document text are shown: [n] markers that open their passage, sources under the answer,
+everything from outside shown literally.
+
+Only our own markup is HTML: the marker links, and a <details> per source whose content holds an anchor, so that
+following a marker's link opens the passage (the browser reveals a fragment's closed <details> ancestors; no script
+needed). Gradio's sanitizer keeps a, details, summary, mark, id, href, class and title, and strips scripts and event
+handlers. Document text inside an HTML block is HTML-escaped (markdown is not parsed there); elsewhere it goes
+through escape_markdown.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import html
 import re
+from collections import defaultdict
 
 from knowledge.retriever import Source
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
+_MARKER = re.compile(r"\[(\d+)\](?!\()")  # [n], but not a markdown link's text "[n](url)"
+_SENTENCE_END = re.compile(r"((?<=[.!?])\s+|(?<=[。！？])|\n+)")
+_TOKEN = re.compile(r"[^\W\d_]{3,}|\d+|[\u4e00-\u9fff]")
+_COMMON = frozenset("the and for you your our are with this that from can will have has was were its".split())
 
 
 def escape_markdown(text: str) -> str:
@@ -21,13 +36,90 @@ def show_answer(answer: str) -> str:
     return answer.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_answer(answer: str, sources: list[Source]) -> str:
+def render_answer(answer: str, sources: list[Source], turn: int | None = None) -> str:
+    """The answer with its [n] markers as links to source n, then the sources, each opening to its passage.
+    `turn` (the answer's place in the chat) keeps anchors unique on the page; without it, a hash of the answer."""
     if not sources:
         return show_answer(answer)
-    lines = [show_answer(answer), "", "**Sources**"]
+    key = f"t{turn}" if turn is not None else _digest(answer, sources)
+    lines = [_linked_markers(show_answer(answer), sources, key), "", "**Sources**"]
+    cited = _citing_sentences(answer)
     for number, source in enumerate(sources, start=1):
-        where = f" · {escape_markdown(source.position)}" if source.position else ""
-        plain = _MARKDOWN_EMPHASIS.sub("", source.snippet)
-        snippet = escape_markdown(plain[:180]) + ("…" if len(plain) > 180 else "")
-        lines.append(f"{number}. **{escape_markdown(source.document)}**{where} — {snippet}")
+        lines += ["", _source_block(number, source, _anchor(key, number), cited[number])]
     return "\n".join(lines)
+
+
+def _linked_markers(shown: str, sources: list[Source], key: str) -> str:
+    """Each [n] that names a source becomes a link to its passage; any other [n] stays as the model wrote it."""
+
+    def link(match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if not 0 < number <= len(sources):
+            return match.group(0)
+        title = _html_text(_where(sources[number - 1]))
+        return f'<a href="#{_anchor(key, number)}" class="citation" title="{title}">[{number}]</a>'
+
+    return _MARKER.sub(link, shown)
+
+
+def _source_block(number: int, source: Source, anchor: str, cited: list[str]) -> str:
+    """A collapsed source line that opens to the passage, the part the answer cites marked. The summary is raw
+    HTML (escaped as HTML); the passage, between blank lines, is markdown (escaped as markdown)."""
+    summary = f"{number}. <strong>{_html_text(source.document)}</strong>"
+    if source.position:
+        summary += f" · {_html_text(source.position)}"
+    passage = _highlighted(_MARKDOWN_EMPHASIS.sub("", source.snippet), cited)
+    return f'<details class="source"><summary>{summary}</summary>\n\n<a id="{anchor}"></a>{passage}\n\n</details>'
+
+
+def _highlighted(text: str, cited: list[str]) -> str:
+    """The passage as markdown-escaped text, with the sentence closest to each citing sentence in <mark>."""
+    parts = _SENTENCE_END.split(text)
+    sentences = parts[::2]
+    marked = {_closest(sentences, sentence) for sentence in cited}
+    shown = []
+    for index, sentence in enumerate(sentences):
+        escaped = escape_markdown(sentence)
+        shown.append(f"<mark>{escaped}</mark>" if index in marked and escaped else escaped)
+        if index < len(sentences) - 1:
+            shown.append(" " if parts[2 * index + 1] else "")  # no space after a Chinese sentence's end
+    return "".join(shown).strip()
+
+
+def _closest(sentences: list[str], cited: str) -> int | None:
+    """The passage sentence sharing most words with the citing sentence; None when none shares any."""
+    wanted = _tokens(cited)
+    overlaps = [len(wanted & _tokens(sentence)) for sentence in sentences]
+    best = max(range(len(sentences)), key=overlaps.__getitem__, default=None)
+    return best if best is not None and overlaps[best] > 0 else None
+
+
+def _citing_sentences(answer: str) -> defaultdict[int, list[str]]:
+    """For each source number, the answer's sentences that cite it (markers removed)."""
+    cited: defaultdict[int, list[str]] = defaultdict(list)
+    for sentence in _SENTENCE_END.split(answer)[::2]:
+        for number in {int(n) for n in _MARKER.findall(sentence)}:
+            cited[number].append(_MARKER.sub("", sentence))
+    return cited
+
+
+def _tokens(text: str) -> set[str]:
+    return {t for t in _TOKEN.findall(text.lower()) if t not in _COMMON}
+
+
+def _where(source: Source) -> str:
+    return f"{source.document} · {source.position}" if source.position else source.document
+
+
+def _html_text(text: str) -> str:
+    """Text for inside our HTML: one line (a blank line would end the HTML block), every markup character escaped."""
+    return html.escape(" ".join(text.split()), quote=True)
+
+
+def _anchor(key: str, number: int) -> str:
+    return f"source-{key}-{number}"
+
+
+def _digest(answer: str, sources: list[Source]) -> str:
+    text = "\0".join([answer, *(s.chunk_id for s in sources)])
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
