@@ -22,7 +22,28 @@ _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
 _MARKER = re.compile(r"\[(\d+)\](?!\()")  # [n], but not a markdown link's text "[n](url)"
 _SENTENCE_END = re.compile(r"((?<=[.!?])\s+|(?<=[。！？])|\n+)")
 _TOKEN = re.compile(r"[^\W\d_]{3,}|\d+|[\u4e00-\u9fff]")
-_COMMON = frozenset("the and for you your our are with this that from can will have has was were its".split())
+_COMMON = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "you",
+        "your",
+        "our",
+        "are",
+        "with",
+        "this",
+        "that",
+        "from",
+        "can",
+        "will",
+        "have",
+        "has",
+        "was",
+        "were",
+        "its",
+    ]
+)
 
 
 def escape_markdown(text: str) -> str:
