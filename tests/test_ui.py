@@ -10,14 +10,16 @@ def test_sources_are_listed_under_the_answer_with_position() -> None:
     )
     answer, sources = shown.split("**Sources**")
     assert answer.strip() == "Within 30 days."
-    assert "returns\\.md" in sources
+    assert "returns.md" in sources
     assert "Returns › Window" in sources
     assert "You have 30 days\\." in sources  # emphasis markers removed, text kept
 
 
 def test_html_in_document_text_is_escaped_when_shown() -> None:
     shown = render_answer("ok", [Source("<img src=x onerror=alert(1)>.md", "", "<script>alert(1)</script>", 0.1, "c")])
-    assert "<" not in shown  # every angle bracket is an entity: shown as text, never parsed as a tag
+    assert "<img" not in shown
+    assert "<script" not in shown  # the document's angle brackets are entities: shown as text, never parsed as tags
+    assert "&lt;img src=x onerror=alert(1)&gt;.md" in shown
     assert "&lt;script&gt;alert\\(1\\)&lt;/script&gt;" in shown
 
 
@@ -86,3 +88,59 @@ def test_feedback_goes_to_the_rated_answer_never_to_a_notice_or_the_greeting() -
     rate(2, True)
     rate(5, "Outdated")
     assert ui.chat.rated == [(1, "up", ""), (2, "down", "Outdated")]  # type: ignore[attr-defined]
+
+
+def test_a_marker_links_to_its_passage_which_shows_the_whole_snippet_with_the_cited_sentence_marked() -> None:
+    snippet = "Lumora Home limited warranty. " + "Filler about nothing. " * 10 + "The kettle has a 2 year warranty."
+    shown = render_answer(
+        "The warranty is 2 years [1].", [Source("warranty.pdf", "page 2", snippet, 0.1, "c1")], turn=3
+    )
+
+    answer, sources = shown.split("**Sources**")
+    assert answer.strip() == (
+        'The warranty is 2 years <a href="#source-t3-1" class="citation" title="warranty.pdf · page 2">[1]</a>.'
+    )
+    assert '<details class="source"><summary>1. <strong>warranty.pdf</strong> · page 2</summary>' in sources
+    # the link's target lies inside the closed <details>: following the link opens them
+    assert '<a id="source-t3-1"></a>Lumora Home limited warranty\\.' in sources
+    assert sources.count("Filler about nothing\\.") == 10  # the whole snippet, not the first 180 characters
+    assert "<mark>The kettle has a 2 year warranty\\.</mark>" in sources
+    assert sources.count("<mark>") == 1
+
+
+def test_html_and_markdown_in_source_text_stay_inert_under_a_clickable_marker() -> None:
+    source = Source(
+        'x" onmouseover="alert(1)\n\n# **bold**.md',
+        "[page](javascript:alert(1))",
+        "<img src=x onerror=alert(1)> **not bold** [click](http://evil)",
+        0.1,
+        "c1",
+    )
+    shown = render_answer("It is <b>fine</b> [1].", [source])
+
+    assert "<img" not in shown
+    assert "<b>" not in shown
+    assert 'onmouseover="' not in shown  # the quote cannot close the link's title attribute
+    assert 'title="x&quot; onmouseover=&quot;alert(1) # **bold**.md · [page](javascript:alert(1))"' in shown
+    # the summary is an HTML block: markdown is not parsed there, and the name cannot end it with a blank line
+    assert "<summary>1. <strong>x&quot; onmouseover=&quot;alert(1) # **bold**.md</strong> · [page]" in shown
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt; not bold \\[click\\]\\(http://evil\\)" in shown
+
+
+def test_a_marker_with_no_such_source_stays_plain_text() -> None:
+    sources = [Source(f"doc{n}.md", "", f"Passage {n}.", 0.1, f"c{n}") for n in (1, 2, 3)]
+    shown = render_answer("See [7], [0] and [2](http://example.com) but [3][1].", sources, turn=1)
+
+    answer = shown.split("**Sources**")[0]
+    assert answer.startswith('See [7], [0] and [2](http://example.com) but <a href="#source-t1-3"')
+    assert '<a href="#source-t1-1" class="citation" title="doc1.md">[1]</a>.' in answer
+    assert answer.count("<a ") == 2
+
+
+def test_anchors_differ_between_answers_in_one_chat() -> None:
+    sources = [Source("returns.md", "", "You have 30 days.", 0.1, "c1")]
+    first, second = (render_answer("30 days [1].", sources, turn=n) for n in (1, 2))
+    assert 'href="#source-t1-1"' in first
+    assert 'id="source-t2-1"' in second
+    # elsewhere (no place in a chat), a hash of the answer and its sources
+    assert render_answer("30 days [1].", sources) != render_answer("Thirty days [1].", sources)

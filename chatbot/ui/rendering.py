@@ -20,7 +20,7 @@ from knowledge.retriever import Source
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
 _MARKER = re.compile(r"\[(\d+)\](?!\()")  # [n], but not a markdown link's text "[n](url)"
-_SENTENCE_END = re.compile(r"((?<=[.!?])\s+|(?<=[。！？])|\n+)")
+_SENTENCE_END = re.compile(r"((?<=[.!?])\s+|(?<=[。！？])|\n\s*\n)")  # a wrapped line goes on
 _TOKEN = re.compile(r"[^\W\d_]{3,}|\d+|[\u4e00-\u9fff]")
 _COMMON = frozenset(
     [
