@@ -7,6 +7,7 @@
     --backend local|fake   local (default): the bundled SmolLM2-135M on the CPU; fake: plumbing check only
     --grounding off|on     the grounding check: off (default) sets its policy to off, on keeps the product's
                            default grounding settings; "on" stops with a message where there is no check
+    --stackfaq-dir DIR     where --stackfaq finds kb.jsonl and queries.jsonl (default ../shared/eval/stackfaq)
     --models-dir DIR       cache of the converted bundled model (default /tmp/ragdesk-bench-models)
     --verbose              one line per question
     --dump FILE            every reply in full, with its scores, as JSONL
@@ -148,11 +149,11 @@ def load_questions(path: Path) -> list[Question]:
     ]
 
 
-def stackfaq_set(limit: int, folder: Path) -> QuestionSet:
+def stackfaq_set(source: Path, limit: int, folder: Path) -> QuestionSet:
     """StackFAQ's documents written out as Markdown files (ingested like any upload), and its first questions."""
-    for document in read_jsonl(STACKFAQ / "kb.jsonl"):
+    for document in read_jsonl(source / "kb.jsonl"):
         (folder / f"{document['doc_id']}.md").write_text(as_markdown(document), encoding="utf-8")
-    rows = read_jsonl(STACKFAQ / "queries.jsonl")
+    rows = read_jsonl(source / "queries.jsonl")
     rows = rows[:limit] if limit else rows
     questions = [Question(r["question"], r["answers"], False, "stackfaq") for r in rows if r["question"].strip()]
     return QuestionSet("stackfaq", folder, questions)
@@ -283,6 +284,7 @@ def parse_args() -> argparse.Namespace:
     which.add_argument("--traps", action="store_true", help="both trap sets of bench/answer_traps, pooled")
     which.add_argument("--stackfaq", action="store_true", help="../shared/eval/stackfaq (all questions in-KB)")
     parser.add_argument("--questions", type=Path, help="JSONL question file for --kb")
+    parser.add_argument("--stackfaq-dir", type=Path, default=STACKFAQ, help="where --stackfaq reads kb/queries.jsonl")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each set (0: all)")
     parser.add_argument("--backend", choices=["local", "fake"], default="local")
     parser.add_argument("--grounding", choices=["off", "on"], default="off")
@@ -299,7 +301,7 @@ def question_sets(args: argparse.Namespace, scratch: Path) -> list[QuestionSet]:
     if args.stackfaq:
         folder = scratch / "stackfaq-documents"
         folder.mkdir()
-        return [stackfaq_set(args.limit, folder)]
+        return [stackfaq_set(args.stackfaq_dir, args.limit, folder)]
     named = TRAP_SETS if args.traps else [(args.questions.stem, args.kb, args.questions)]
     sets = [QuestionSet(name, folder, load_questions(questions)) for name, folder, questions in named]
     return [QuestionSet(s.name, s.documents, s.questions[: args.limit or None]) for s in sets]

@@ -100,7 +100,8 @@ def test_a_marker_links_to_its_passage_which_shows_the_whole_snippet_with_the_ci
     assert answer.strip() == (
         'The warranty is 2 years <a href="#source-t3-1" class="citation" title="warranty.pdf · page 2">[1]</a>.'
     )
-    assert '<details class="source"><summary>1. <strong>warranty.pdf</strong> · page 2</summary>' in sources
+    assert '<details class="source"><summary>1. <strong>warranty.pdf</strong> · page 2 — ' in sources
+    assert sources.count("Filler about nothing.") == 6  # the line under the answer: the passage's start
     # the link's target lies inside the closed <details>: following the link opens them
     assert '<a id="source-t3-1"></a>Lumora Home limited warranty\\.' in sources
     assert sources.count("Filler about nothing\\.") == 10  # the whole snippet, not the first 180 characters

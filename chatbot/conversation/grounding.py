@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -18,6 +19,7 @@ from chatbot.conversation.turns import CheckedSentence
 from chatbot.settings import GroundingSettings
 from knowledge.retriever import is_mostly_chinese
 
+_EMBEDDING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="grounding")  # passages, while the model writes
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
 _WRAPPED_LINE = re.compile(r"(?<!\n)\n(?!\n|\s*(?:[-*#|]|\d+[.)]))")
 _LEADING_ANSWER = re.compile(r"^\s*(?:yes|no)\b[,.!]?\s*", re.IGNORECASE)
@@ -25,6 +27,7 @@ _CHINESE_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")}
 _CHINESE_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CHINESE_NUMBER = re.compile("[零一二两三四五六七八九十百千]+")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_CLAUSE_BREAK = re.compile(r"[;()]|,\s+(?:and|but|while|whereas|including|except)\b|\s[—–-]\s|,(?=\s)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NUMBER_WORDS = {
@@ -50,9 +53,15 @@ _STOPWORDS = frozenset(
 
 def split_sentences(text: str) -> tuple[list[str], str]:
     """The complete sentences of a growing text, and the unfinished rest."""
-    parts = _SENTENCE_END.split(text)
-    done, rest = parts[:-1], parts[-1]
-    return [p.strip() for p in done if p.strip()], rest
+    parts, carried = [], ""
+    for part in _SENTENCE_END.split(text):
+        if part.strip() and not any(c.isalpha() for c in part):  # "1." of a list: it starts the next sentence
+            carried += part.strip() + " "
+            continue
+        parts.append(carried + part if part.strip() else part)
+        carried = "" if part.strip() else carried
+    done, rest = parts[:-1], parts[-1] if parts else ""
+    return [p.strip() for p in done if p.strip()], carried + rest
 
 
 class GroundingCheck:
@@ -67,7 +76,8 @@ class GroundingCheck:
 
 
 class Evidence:
-    """One turn's passages, split into sentences and embedded once."""
+    """One turn's passages, split into sentences and into clauses, embedded once: in a thread of its own, while
+    the model writes its first sentence."""
 
     def __init__(
         self, embeddings: Embeddings, settings: GroundingSettings, passages: Sequence[str], question: str
@@ -78,11 +88,22 @@ class Evidence:
         self._sentences: list[tuple[int, str]] = [
             (number, s) for number, p in enumerate(passages, start=1) for s in _passage_sentences(p)
         ]
-        self._vectors = _unit(embeddings.embed_documents([s for _, s in self._sentences])) if self._sentences else None
+        self._clauses = [c for _, s in self._sentences for c in _passage_clauses(s)]
+        self._embedded: Future[tuple[np.ndarray, np.ndarray]] | None = None
+        if self._sentences:
+            self._embedded = _EMBEDDING.submit(self._embed, [s for _, s in self._sentences], self._clauses)
         self._passages = list(passages)
         whole = " ".join(passages)
         self._words = {_stem(w) for w in _words(whole)}
         self._numbers = _numbers(whole)
+
+    def _embed(self, sentences: list[str], clauses: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        vectors = _unit(self._embeddings.embed_documents([*sentences, *clauses]))
+        return vectors[: len(sentences)], vectors[len(sentences) :]
+
+    @property
+    def _vectors(self) -> np.ndarray | None:
+        return None if self._embedded is None else self._embedded.result()[0]
 
     def judge(self, sentence: str) -> CheckedSentence:
         if self._vectors is None:
@@ -131,23 +152,43 @@ class Evidence:
             return "most of what it says is not in the documents"
         if similarity < self._settings.min_similarity:
             return "no passage says this"
-        return self._polarity_problem(sentence, closest)
+        return next(filter(None, map(self._polarity_problem, _clauses(sentence))), None)
 
-    def _polarity_problem(self, sentence: str, closest: list[str]) -> str | None:
-        """A restated passage sentence must keep its negations and conditions, and add none of its own."""
-        words = {_stem(w) for w in _content_words(sentence)}
-        sentence = _LEADING_ANSWER.sub("", sentence)  # "No, you do not need to": the "no" answers the question
-        for source in closest:
-            shared = words & {_stem(w) for w in _content_words(source)}
-            if not words or len(shared) / len(words) < self._settings.restated_share:
-                continue
-            dropped = _cues(source) - _cues(sentence)
-            if dropped:
-                return f"it leaves out the documents' '{sorted(dropped)[0]}'"
-            added = _cues(sentence) - _cues(source) - _cues(self._question)
-            if added:
-                return f"it says '{sorted(added)[0]}' where the documents do not"
+    def _polarity_problem(self, clause: str) -> str | None:
+        """A clause that restates a passage sentence (the nearest one, sharing most of the clause's words) must
+        keep that sentence's negations and conditions, and add none of its own."""
+        clause = _LEADING_ANSWER.sub("", clause)  # "No, you do not need to": the "no" answers the question
+        words = {_stem(w) for w in _content_words(clause)}
+        if len(words) < 2 or self._embedded is None:
+            return None
+        clause_vectors = self._embedded.result()[1]
+        source = self._clauses[int(np.argmax(clause_vectors @ _unit([self._embeddings.embed_query(clause)])[0]))]
+        if len(words & {_stem(w) for w in _content_words(source)}) / len(words) < self._settings.restated_share:
+            return None
+        dropped = _cues(source) - _cues(clause)
+        if dropped:
+            return f"it leaves out the documents' '{sorted(dropped)[0]}'"
+        added = _cues(clause) - _cues(source) - _cues(self._question)
+        if added:
+            return f"it says '{sorted(added)[0]}' where the documents do not"
         return None
+
+
+def _clauses(sentence: str) -> list[str]:
+    """The parts of a sentence that can each restate a different passage sentence."""
+    parts = [p.strip() for p in _CLAUSE_BREAK.split(sentence)]
+    return [p for p in parts if p] or [sentence]
+
+
+def _passage_clauses(sentence: str) -> list[str]:
+    """A passage sentence's clauses; a short lead-in before a colon ("What is not covered:") heads every item
+    that follows it, so its negation stays with them."""
+    head, colon, rest = sentence.partition(": ")
+    if colon and len(_words(head)) <= 5:
+        return [f"{head}: {item}" for item in _clauses(rest)]
+    if colon:
+        return [*_clauses(head), *_clauses(rest)]
+    return _clauses(sentence)
 
 
 def _passage_sentences(passage: str) -> list[str]:

@@ -17,32 +17,14 @@ from collections import defaultdict
 
 from knowledge.retriever import Source
 
+PREVIEW_CHARS = 180  # of a passage, on its collapsed source line (opened, the whole snippet shows below)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
 _MARKER = re.compile(r"\[(\d+)\](?!\()")  # [n], but not a markdown link's text "[n](url)"
 _SENTENCE_END = re.compile(r"((?<=[.!?])\s+|(?<=[。！？])|\n\s*\n)")  # a wrapped line goes on
 _TOKEN = re.compile(r"[^\W\d_]{3,}|\d+|[\u4e00-\u9fff]")
 _COMMON = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "you",
-        "your",
-        "our",
-        "are",
-        "with",
-        "this",
-        "that",
-        "from",
-        "can",
-        "will",
-        "have",
-        "has",
-        "was",
-        "were",
-        "its",
-    ]
+    re.findall(r"\S+", "the and for you your our are with this that from can will have has was were its")
 )
 
 
@@ -84,12 +66,16 @@ def _linked_markers(shown: str, sources: list[Source], key: str) -> str:
 
 
 def _source_block(number: int, source: Source, anchor: str, cited: list[str]) -> str:
-    """A collapsed source line that opens to the passage, the part the answer cites marked. The summary is raw
-    HTML (escaped as HTML); the passage, between blank lines, is markdown (escaped as markdown)."""
+    """A source line with the passage's start, opening to the whole passage with the part the answer cites
+    marked. The summary is raw HTML (escaped as HTML); the passage, between blank lines, is markdown (escaped as
+    markdown)."""
+    plain = _MARKDOWN_EMPHASIS.sub("", source.snippet)
     summary = f"{number}. <strong>{_html_text(source.document)}</strong>"
     if source.position:
         summary += f" · {_html_text(source.position)}"
-    passage = _highlighted(_MARKDOWN_EMPHASIS.sub("", source.snippet), cited)
+    preview = _html_text(plain[:PREVIEW_CHARS]) + ("…" if len(plain) > PREVIEW_CHARS else "")
+    summary += f' — <span class="source-preview">{preview}</span>'  # a page's CSS may hide it once opened
+    passage = _highlighted(plain, cited)
     return f'<details class="source"><summary>{summary}</summary>\n\n<a id="{anchor}"></a>{passage}\n\n</details>'
 
 
