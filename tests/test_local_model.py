@@ -9,8 +9,6 @@ from chatbot.llm.factory import build_local_model, build_scheduler, describe_mod
 from chatbot.llm.local_model import LocalChatModel, effective_context_window, load_local_weights
 from chatbot.llm.runtime.batching import BatchScheduler
 from chatbot.settings import LLMSettings, LocalLLMSettings
-from ingest.pipeline import IngestPipeline, expand_paths
-from tests.helpers.paths import SAMPLES
 
 SHORT = {"max_completion_tokens": 12}  # what the answer chain binds from its template, kept short here
 
@@ -46,18 +44,6 @@ def test_stop_sequence_cuts_the_answer_before_it(tiny_llm) -> None:
 def test_tiny_model_counts_tokens_with_its_own_tokenizer(tiny_llm) -> None:
     assert tiny_llm.get_num_tokens("you can return the item") == 5
     assert tiny_llm.device == "cpu"
-
-
-@pytest.mark.slow
-def test_bundled_model_answers_the_return_question_from_the_samples(make_services, bundled_models_dir) -> None:
-    services = make_services(llm={"backend": "local"}, models_dir=bundled_models_dir)
-    IngestPipeline(services.knowledge).ingest_files(expand_paths([SAMPLES]), "default")
-    conversation = services.chat.new_conversation("me")
-
-    saved = services.chat.answer("me", conversation.id, "How long do I have to return an item?")
-
-    assert "30 days" in saved.answer
-    assert saved.sources[0].document == "returns-and-refunds.md"
 
 
 def test_health_shows_the_model_and_its_batch_when_local(tiny_llm) -> None:
