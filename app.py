@@ -18,7 +18,7 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
     from fastapi import FastAPI
 
     from chatbot.access.admin_login import admin_from_header, admin_login
-    from chatbot.ui.pages import ChatUI
+    from chatbot.ui.pages import SOURCES_CSS, ChatUI
     from chatbot.web.openai_api import build_openai_router
     from chatbot.web.portal import build_portal_router, frame_policy
     from chatbot.web.rest_api import build_api_router, register_error_handlers, time_requests
@@ -42,11 +42,12 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
         auth=admin_login(settings),
         auth_dependency=admin_from_header(settings),
         auth_message="RAGDesk administration",
+        css=SOURCES_CSS,
     )
     embed = ui.build_embed().queue(default_concurrency_limit=16)
     gr.mount_gradio_app(api, embed, path="/embed", footer_links=[], show_error=False, css=ui.embed_css)
     customer = ui.build().queue(default_concurrency_limit=16)
-    return gr.mount_gradio_app(api, customer, path="/", footer_links=[], show_error=False)
+    return gr.mount_gradio_app(api, customer, path="/", footer_links=[], show_error=False, css=SOURCES_CSS)
 
 
 def ingest_samples_if_empty(services, pipeline) -> None:  # type: ignore[no-untyped-def]

@@ -88,22 +88,20 @@ class Evidence:
         self._sentences: list[tuple[int, str]] = [
             (number, s) for number, p in enumerate(passages, start=1) for s in _passage_sentences(p)
         ]
-        self._clauses = [c for _, s in self._sentences for c in _passage_clauses(s)]
-        self._embedded: Future[tuple[np.ndarray, np.ndarray]] | None = None
+        self._embedded: Future[np.ndarray] | None = None
         if self._sentences:
-            self._embedded = _EMBEDDING.submit(self._embed, [s for _, s in self._sentences], self._clauses)
+            self._embedded = _EMBEDDING.submit(self._embed, [s for _, s in self._sentences])
         self._passages = list(passages)
         whole = " ".join(passages)
         self._words = {_stem(w) for w in _words(whole)}
         self._numbers = _numbers(whole)
 
-    def _embed(self, sentences: list[str], clauses: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        vectors = _unit(self._embeddings.embed_documents([*sentences, *clauses]))
-        return vectors[: len(sentences)], vectors[len(sentences) :]
+    def _embed(self, sentences: list[str]) -> np.ndarray:
+        return _unit(self._embeddings.embed_documents(sentences))
 
     @property
     def _vectors(self) -> np.ndarray | None:
-        return None if self._embedded is None else self._embedded.result()[0]
+        return None if self._embedded is None else self._embedded.result()
 
     def judge(self, sentence: str) -> CheckedSentence:
         if self._vectors is None:
@@ -111,7 +109,7 @@ class Evidence:
         if is_mostly_chinese(sentence):
             return self._judge_chinese(sentence)
         similarity = self._vectors @ _unit([self._embeddings.embed_query(sentence)])[0]
-        closest = [self._sentences[i][1] for i in np.argsort(-similarity)[:2]]
+        closest = [self._sentences[i][1] for i in np.argsort(-similarity)[:3]]
         reason = self._problem(sentence, closest, float(similarity.max()))
         if reason:
             return CheckedSentence(sentence, reason=reason)
@@ -152,18 +150,18 @@ class Evidence:
             return "most of what it says is not in the documents"
         if similarity < self._settings.min_similarity:
             return "no passage says this"
-        return next(filter(None, map(self._polarity_problem, _clauses(sentence))), None)
+        near = [c for s in closest for c in _passage_clauses(s)]
+        return next((p for c in _clauses(sentence) if (p := self._polarity_problem(c, near))), None)
 
-    def _polarity_problem(self, clause: str) -> str | None:
-        """A clause that restates a passage sentence (the nearest one, sharing most of the clause's words) must
-        keep that sentence's negations and conditions, and add none of its own."""
+    def _polarity_problem(self, clause: str, near: list[str]) -> str | None:
+        """A clause that restates a clause of the nearest passage sentences (the one sharing most of its words)
+        must keep that clause's negations and conditions, and add none of its own."""
         clause = _LEADING_ANSWER.sub("", clause)  # "No, you do not need to": the "no" answers the question
         words = {_stem(w) for w in _content_words(clause)}
-        if len(words) < 2 or self._embedded is None:
+        if len(words) < 2 or not near:
             return None
-        clause_vectors = self._embedded.result()[1]
-        source = self._clauses[int(np.argmax(clause_vectors @ _unit([self._embeddings.embed_query(clause)])[0]))]
-        if len(words & {_stem(w) for w in _content_words(source)}) / len(words) < self._settings.restated_share:
+        shared, source = max((len(words & {_stem(w) for w in _content_words(c)}), c) for c in near)
+        if shared / len(words) < self._settings.restated_share:
             return None
         dropped = _cues(source) - _cues(clause)
         if dropped:

@@ -13,6 +13,7 @@ from chatbot.ui.knowledge_tab import KnowledgeTab, Uploader
 from chatbot.ui.prompts_tab import PromptsTab
 from chatbot.ui.rendering import escape_markdown
 
+SOURCES_CSS = "details.source[open] .source-preview { display: none; }"  # an opened passage shows its start once
 EMBED_COLOR_JS = """() => {
   const color = new URLSearchParams(window.location.search).get("color") || "";
   if (/^#[0-9a-fA-F]{6}$/.test(color)) {
@@ -73,7 +74,7 @@ class ChatUI:
     @property
     def embed_css(self) -> str:
         """The widget's colour on the embedded page (Gradio 6 takes css when the page is mounted)."""
-        return f"#send {{ background: {self.portal.theme_color}; color: white; }}"
+        return f"#send {{ background: {self.portal.theme_color}; color: white; }} {SOURCES_CSS}"
 
     def _embed_title(self, request: gr.Request) -> str:
         return f"### {escape_markdown(request.query_params.get('title') or self.portal.title)}"
