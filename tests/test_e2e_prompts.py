@@ -70,9 +70,10 @@ def test_prompt_studio_round_trip(app: str, page) -> None:
     assert "30 days from the delivery date" in rendered  # real retrieved context
 
     page.locator("#prompt-try").click()
-    page.locator("#try-draft").get_by_text("Ahoy! You have 30 days.").wait_for()
+    # "Ahoy!" is in no document: the grounding check keeps it back; the cited sentence stays
+    page.locator("#try-draft").get_by_text("You have 30 days [1].").wait_for()
     assert "returns document says" not in page.locator("#try-draft").inner_text()
-    assert "<reasoning>" in page.locator("#try-active").inner_text()  # the live version has no chain-of-thought
+    assert "Ahoy!" not in page.locator("#try-draft").inner_text()
 
     fill(page, "prompt-note", "pirate tone")
     page.locator("#prompt-save-activate").click()
@@ -84,7 +85,7 @@ def test_prompt_studio_round_trip(app: str, page) -> None:
         ".observe(document.querySelector('#chat'), {subtree: true, childList: true, characterData: true}); }"
     )
     answer = ask(page, "How long do I have to return an item?")
-    assert "Ahoy! You have 30 days." in answer
+    assert "You have 30 days [1]." in answer
     assert "returns document says" not in page.evaluate("window.seen")  # not even while streaming
     page.locator("#new-conversation").click()  # (with history, the scripted model would also write the rewrite)
     ask(page, "What is the airspeed velocity of an unladen swallow?", until=("not in our charts",))
@@ -108,4 +109,6 @@ def test_prompt_studio_round_trip(app: str, page) -> None:
 
     page.get_by_role("tab", name="Chat").click()
     page.locator("#new-conversation").click()
-    ask(page, "How long do I have to return an item? Again.", until=("<reasoning>",))  # old behaviour: nothing hidden
+    # old behaviour: no chain-of-thought, so the model's tags are not taken apart (its reasoning sentence, with a
+    # word no document has, is kept back by the grounding check)
+    ask(page, "How long do I have to return an item? Again.", until=("</answer>",))
