@@ -66,7 +66,7 @@ class Batch:
         import torch
 
         broken = torch.isnan(logits).any(dim=-1).tolist()  # a numerical fault: never stream its argmax as text
-        chosen = sample(logits, self.streams)
+        chosen = sample(logits, [(s.sampling, s.generated) for s in self.streams])
         self.tokens = chosen
         for row, (stream, token) in enumerate(zip(self.streams, chosen.tolist(), strict=True)):
             if broken[row]:

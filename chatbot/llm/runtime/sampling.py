@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from chatbot.llm.runtime.streams import TokenStream
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -19,21 +16,22 @@ class Sampling:
     repetition_penalty: float = 1.0
 
 
-def sample(logits: Any, streams: list[TokenStream]) -> Any:
-    """Each row's next token under its own sampling settings (penalty on the answer's own tokens only)."""
+def sample(logits: Any, rows: list[tuple[Sampling, list[int]]]) -> Any:
+    """Each row's next token under its own sampling settings, given with the tokens it generated so far (the
+    repetition penalty applies to the answer's own tokens only)."""
     import torch
 
     logits = logits.float()
-    for row, stream in enumerate(streams):
-        penalty = stream.sampling.repetition_penalty
-        if penalty != 1.0 and stream.generated:
-            seen_ids = torch.tensor(stream.generated, device=logits.device)
+    for row, (sampling, generated) in enumerate(rows):
+        penalty = sampling.repetition_penalty
+        if penalty != 1.0 and generated:
+            seen_ids = torch.tensor(generated, device=logits.device)
             seen = logits[row, seen_ids]
             logits[row, seen_ids] = torch.where(seen < 0, seen * penalty, seen / penalty)
     chosen = logits.argmax(dim=-1)
-    for row, stream in enumerate(streams):
-        if stream.sampling.temperature > 0:
-            chosen[row] = _nucleus(logits[row] / stream.sampling.temperature, stream.sampling.top_p)
+    for row, (sampling, _) in enumerate(rows):
+        if sampling.temperature > 0:
+            chosen[row] = _nucleus(logits[row] / sampling.temperature, sampling.top_p)
     return chosen
 
 
