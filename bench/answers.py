@@ -228,7 +228,7 @@ def run_set(services: Services, question_set: QuestionSet, verbose: bool) -> lis
 # ---- report ---------------------------------------------------------------------------------------------
 def reply_line(reply: Reply) -> str:
     answer = " ".join(reply.answer.split())[:80]
-    verdict = "refused " if not reply.answered else f"answered f1={reply.f1:.2f}"
+    verdict = "refused " if not reply.answered else f"answered f1={reply.f1:.3f}"
     wrong = "WRONG" if reply.wrong else "ok   "
     return f"  [{reply.question.kind}] {verdict} {wrong} | {reply.question.text} | {answer}"
 

@@ -159,3 +159,4 @@ def test_a_page_from_another_origin_cannot_frame_the_chat(portal) -> None:
             browser.close()
     finally:
         server.shutdown()
+        server.server_close()

@@ -54,7 +54,8 @@ def remote(url: str, model: str = "unused", timeout_s: float = 120.0) -> dict:
 @pytest.mark.slow
 def test_chat_through_a_real_transformers_serve_streams_a_grounded_answer(make_services, transformers_server) -> None:
     url, model = transformers_server.split("|")
-    services = make_services(llm=remote(url, model))
+    # the transport is under test here, not the 135M model's faithfulness: its words are not checked
+    services = make_services(llm=remote(url, model), grounding={"policy": "off"})
     IngestPipeline(services.knowledge).ingest_files(expand_paths([SAMPLES]), "default")
     conversation = services.chat.new_conversation("me")
 
