@@ -249,7 +249,8 @@ def kind_lines(replies: Iterable[Reply]) -> list[str]:
     lines = []
     for kind, group in sorted(by_kind.items()):
         answered = [r for r in group if r.answered]
-        f1 = statistics.fmean(r.f1 for r in answered) if answered and not group[0].question.refuse else None
+        scored = [r.f1 for r in answered if not r.question.refuse]
+        f1 = statistics.fmean(scored) if scored else None
         lines.append(
             f"  kind={kind:<13} n={len(group):<3} answered={len(answered):<3} wrong={sum(r.wrong for r in group):<3}"
             f" contains={sum(r.contains and r.answered for r in group):<3}"

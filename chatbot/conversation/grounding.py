@@ -150,8 +150,8 @@ class Evidence:
             return "most of what it says is not in the documents"
         if similarity < self._settings.min_similarity:
             return "no passage says this"
-        near = [c for s in closest for c in _passage_clauses(s)]
-        return next((p for c in _clauses(sentence) if (p := self._polarity_problem(c, near))), None)
+        nearby_clauses = [c for s in closest for c in _passage_clauses(s)]
+        return next((p for c in _clauses(sentence) if (p := self._polarity_problem(c, nearby_clauses))), None)
 
     def _polarity_problem(self, clause: str, near: list[str]) -> str | None:
         """A clause that restates a clause of the nearest passage sentences (the one sharing most of its words)
