@@ -1,6 +1,5 @@
 """The local model path: a tiny random-weight Llama through the real loader, and the bundled SmolLM2 (slow)."""
 
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -47,11 +46,11 @@ def test_tiny_model_counts_tokens_with_its_own_tokenizer(tiny_llm) -> None:
     assert tiny_llm.device == "cpu"
 
 
-def test_health_shows_the_model_and_its_batch_when_local(tiny_llm) -> None:
-    deadline = time.monotonic() + 60
-    while tiny_llm.scheduler.active and time.monotonic() < deadline:  # an earlier test's stopped answer winds down
-        time.sleep(0.05)
-    health = tiny_llm.health()
+def test_health_shows_the_model_and_its_batch_when_local(tiny_model_dir, tmp_path) -> None:
+    cfg = LLMSettings(backend="local", local={"model": str(tiny_model_dir), "device": "cpu", "max_batch": 2})
+    model = build_local_model(cfg, tmp_path)  # its own scheduler: no other test's answer is in progress on it
+    health = model.health()
+    model.scheduler.close()
 
     assert health["backend"] == "local"
     assert health["device"] == "cpu"
