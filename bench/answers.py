@@ -5,8 +5,10 @@
     python bench/answers.py --stackfaq --limit 40          # ../shared/eval/stackfaq, its first 40 questions
 
     --backend local|fake   local (default): the bundled SmolLM2-135M on the CPU; fake: plumbing check only
-    --grounding off|on     the grounding check: off (default) sets its policy to off, on keeps the product's
-                           default grounding settings; "on" stops with a message where there is no check
+    --grounding off|on|trim|refuse|quote
+                           the grounding check: off (default) sets its policy to off, on keeps the product's
+                           default grounding settings, a policy's name sets that policy; "on" stops with a
+                           message where there is no check
     --stackfaq-dir DIR     where --stackfaq finds kb.jsonl and queries.jsonl (default ../shared/eval/stackfaq)
     --models-dir DIR       cache of the converted bundled model (default /tmp/ragdesk-bench-models)
     --verbose              one line per question
@@ -52,6 +54,7 @@ from chatbot.conversation.service import ChatService
 from chatbot.services import Services
 from chatbot.settings import Settings
 from chatbot.wiring import build_services
+from chatbot.wiring import grounding_policy as resolved_policy
 from ingest.pipeline import IngestPipeline, expand_paths
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,12 +180,14 @@ def grounding_settings(mode: str) -> dict[str, Any]:
         return {}
     if "policy" not in getattr(field.annotation, "model_fields", {}):
         sys.exit("--grounding: Settings.grounding has no 'policy' field; teach bench/answers.py how to switch it.")
-    return {"grounding": {"policy": "off"}} if mode == "off" else {}
+    return {} if mode == "on" else {"grounding": {"policy": mode}}
 
 
 def grounding_policy(settings: Settings) -> str:
     section = getattr(settings, "grounding", None)
-    return "none (not built)" if section is None else str(section.policy)
+    if section is None:
+        return "none (not built)"
+    return f"{section.policy} ({resolved_policy(settings)})" if section.policy == "auto" else str(section.policy)
 
 
 def open_services(args: argparse.Namespace, data_dir: Path) -> Services:
@@ -288,7 +293,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stackfaq-dir", type=Path, default=STACKFAQ, help="where --stackfaq reads kb/queries.jsonl")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each set (0: all)")
     parser.add_argument("--backend", choices=["local", "fake"], default="local")
-    parser.add_argument("--grounding", choices=["off", "on"], default="off")
+    parser.add_argument("--grounding", choices=["off", "on", "trim", "refuse", "quote"], default="off")
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     parser.add_argument("--verbose", action="store_true")
     parser.add_argument("--dump", type=Path, help="write every reply in full, with its scores (JSONL)")

@@ -74,11 +74,15 @@ class LLMSettings(BaseModel):
 
 
 class GroundingSettings(BaseModel):
-    policy: Literal["trim", "refuse", "off"] = Field(
-        "trim",
+    policy: Literal["auto", "trim", "refuse", "quote", "off"] = Field(
+        "auto",
         description="What happens to an answer sentence the documents do not support: trim (it is never shown; the "
-        "supported ones are), refuse (the answer stops there; with nothing shown, the handoff reply), or off (no "
-        "check). The default of new assistant templates; each knowledge base's template can choose its own.",
+        "supported ones are, and with none left the passages' best sentences are quoted), refuse (the answer stops "
+        "there; with nothing shown, the handoff reply), quote (nothing is generated: the passages' best sentences "
+        "are the answer), off (no check), or auto: quote with the bundled model (its checked answers were wrong far "
+        "more often than quotes, see docs/benchmarks.md), trim with any other. With any but off, a question whose "
+        "words the passages do not cover is handed off. The default of new assistant templates; each knowledge "
+        "base's template can choose its own.",
     )
     min_similarity: float = Field(
         0.5, ge=0, le=1, description="Least cosine similarity between a sentence and a passage sentence to support it."
@@ -96,6 +100,30 @@ class GroundingSettings(BaseModel):
     max_new_words: float = Field(
         0.34, ge=0, le=1, description="Largest share of a sentence's content words that no passage contains."
     )
+    word_similarity: float = Field(
+        0.45,
+        ge=0,
+        le=1,
+        description="A word of the question that no passage contains is still covered by a passage word this close "
+        "in meaning (paid ~ payment); a word nothing covers (tandem, Canada) hands the question off.",
+    )
+    min_quote_similarity: float = Field(
+        0.55,
+        ge=0,
+        le=1,
+        description="Least cosine similarity between the question and a passage sentence for the question to be "
+        "answered at all, and for a sentence to be quoted.",
+    )
+    min_chinese_quote_overlap: float = Field(
+        0.4, ge=0, le=1, description="Chinese questions: least share of their character pairs in a quoted sentence."
+    )
+    quote_word_weight: float = Field(
+        0.3, ge=0, le=1, description="Weight of the question's own words in a sentence when choosing what to quote."
+    )
+    quote_margin: float = Field(
+        0.1, ge=0, le=1, description="Sentences scoring within this of the best one are quoted beside it."
+    )
+    max_quoted_sentences: int = Field(3, ge=1, le=3, description="Most passage sentences in one quoted answer.")
 
 
 class ChatSettings(BaseModel):

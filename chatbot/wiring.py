@@ -12,6 +12,7 @@ from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.history import ConversationStore
 from chatbot.conversation.pipeline import TurnPipeline
 from chatbot.conversation.prompt_fitting import PromptFitter
+from chatbot.conversation.quoting import QuotePicker
 from chatbot.conversation.service import ChatService
 from chatbot.conversation.template_store import TemplateStore
 from chatbot.conversation.templates import ENGLISH_DEFAULT, AssistantTemplate
@@ -38,7 +39,8 @@ def build_services(
         model.count_tokens, model.context_window, settings.chat.history_tokens, settings.chunking.chunk_size
     )
     grounding = GroundingCheck(knowledge.embeddings, settings.grounding)
-    pipeline = TurnPipeline(model, knowledge, fitter, grounding, settings.chat.max_question_chars)
+    quotes = QuotePicker(knowledge.embeddings, settings.grounding)
+    pipeline = TurnPipeline(model, knowledge, fitter, grounding, quotes, settings.chat.max_question_chars)
     sessions = sessionmaker(engine, expire_on_commit=False)
     conversations = ConversationStore(sessions)
     templates = TemplateStore(sessions, default=_default_template(settings))
@@ -61,6 +63,14 @@ def _default_template(settings: Settings) -> AssistantTemplate:
             "k": settings.retrieval.k,
             "temperature": settings.llm.temperature,
             "max_new_tokens": settings.llm.max_new_tokens,
-            "grounding_policy": settings.grounding.policy,
+            "grounding_policy": grounding_policy(settings),
         }
     )
+
+
+def grounding_policy(settings: Settings) -> str:
+    """The grounding policy of new templates: "auto" quotes with the bundled model and trims with any other."""
+    if settings.grounding.policy != "auto":
+        return settings.grounding.policy
+    bundled = settings.llm.backend == "local" and settings.llm.local.model is None
+    return "quote" if bundled else "trim"

@@ -37,4 +37,9 @@ REFUSED_BY_CHECK = Counter(
 SENTENCES_DROPPED = Counter(
     "ragdesk_grounding_sentences_dropped_total", "Answer sentences the grounding check kept from customers.", ["kb"]
 )
+ANSWER_MODES = Counter(
+    "ragdesk_answers_by_mode_total",
+    "Chat turns by how the answer came about: generated, trimmed, quoted or handoff.",
+    ["kb", "mode"],
+)
 FEEDBACK = Counter("ragdesk_feedback_total", "Feedback on answers.", ["rating"])

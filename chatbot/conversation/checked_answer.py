@@ -18,6 +18,8 @@ class CheckedAnswer:
     shown: str = ""
     verdicts: list[CheckedSentence] = field(default_factory=list)
     stopped: bool = False  # the refuse policy stopped the answer at an unsupported sentence
+    quoted: bool = False  # the answer is the passages' own sentences (quote policy, or nothing written was kept)
+    gap: str | None = None  # why the passages cannot answer the question (nothing was written then)
 
     @property
     def dropped(self) -> list[CheckedSentence]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -22,12 +23,15 @@ from knowledge.retriever import is_mostly_chinese
 _EMBEDDING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="grounding")  # passages, while the model writes
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
 _WRAPPED_LINE = re.compile(r"(?<!\n)\n(?!\n|\s*(?:[-*#|]|\d+[.)]))")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_SENTENCE_END_AT = re.compile(r"[.!?。！？:]\s*$")
 _LEADING_ANSWER = re.compile(r"^\s*(?:yes|no)\b[,.!]?\s*", re.IGNORECASE)
 _CHINESE_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")} | {"两": 2}
 _CHINESE_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CHINESE_NUMBER = re.compile("[零一二两三四五六七八九十百千]+")
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _CLAUSE_BREAK = re.compile(r"[;()]|,\s+(?:and|but|while|whereas|including|except)\b|\s[—–-]\s|,(?=\s)")
+_QUANTITY = re.compile(r"(\d+(?:[.,]\d+)*)\s*(?:business\s+|working\s+|calendar\s+)?([a-z%]+)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _NUMBER_WORDS = {
@@ -84,47 +88,52 @@ class Evidence:
     ) -> None:
         self._embeddings = embeddings
         self._settings = settings
-        self._question = question
-        self._sentences: list[tuple[int, str]] = [
+        self.question = question
+        self.sentences: list[tuple[int, str]] = [
             (number, s) for number, p in enumerate(passages, start=1) for s in _passage_sentences(p)
         ]
+        self.topics = [_heading_and_body(passages[n - 1])[0] for n, _ in self.sentences]  # each sentence's heading
         self._embedded: Future[np.ndarray] | None = None
-        if self._sentences:
-            self._embedded = _EMBEDDING.submit(self._embed, [s for _, s in self._sentences])
-        self._passages = list(passages)
+        if self.sentences:
+            self._embedded = _EMBEDDING.submit(self._embed, [s for _, s in self.sentences])
+        self.passages = list(passages)
         whole = " ".join(passages)
-        self._words = {_stem(w) for w in _words(whole)}
+        self._words = {stem(w) for w in words(whole)}
         self._numbers = _numbers(whole)
 
     def _embed(self, sentences: list[str]) -> np.ndarray:
-        return _unit(self._embeddings.embed_documents(sentences))
+        return unit(self._embeddings.embed_documents(sentences))
+
+    @cached_property
+    def question_vector(self) -> np.ndarray:
+        return unit([self._embeddings.embed_query(self.question)])[0]
 
     @property
-    def _vectors(self) -> np.ndarray | None:
+    def vectors(self) -> np.ndarray | None:
         return None if self._embedded is None else self._embedded.result()
 
     def judge(self, sentence: str) -> CheckedSentence:
-        if self._vectors is None:
+        if self.vectors is None:
             return CheckedSentence(sentence, reason="there are no passages to check it against")
         if is_mostly_chinese(sentence):
             return self._judge_chinese(sentence)
-        similarity = self._vectors @ _unit([self._embeddings.embed_query(sentence)])[0]
-        closest = [self._sentences[i][1] for i in np.argsort(-similarity)[:3]]
+        similarity = self.vectors @ unit([self._embeddings.embed_query(sentence)])[0]
+        closest = [self.sentences[i][1] for i in np.argsort(-similarity)[:3]]
         reason = self._problem(sentence, closest, float(similarity.max()))
         if reason:
             return CheckedSentence(sentence, reason=reason)
         floor = max(self._settings.min_similarity, float(similarity.max()) - 0.1)
-        cited = sorted({self._sentences[i][0] for i in np.flatnonzero(similarity >= floor)})
+        cited = sorted({self.sentences[i][0] for i in np.flatnonzero(similarity >= floor)})
         return CheckedSentence(sentence, citations=tuple(cited[:3]))
 
     def _judge_chinese(self, sentence: str) -> CheckedSentence:
         """Chinese (the bundled embeddings read English only): most of the sentence's character pairs must be in
         one passage, and its numbers in the passages."""
-        missing = _numbers(sentence) - self._numbers - _numbers(self._question)
+        missing = _numbers(sentence) - self._numbers - _numbers(self.question)
         if missing:
             return CheckedSentence(sentence, reason=f"the number {sorted(missing)[0]} is not in the documents")
-        pairs = _cjk_pairs(sentence)
-        shares = [len(pairs & _cjk_pairs(p)) / len(pairs) if pairs else 0.0 for p in self._passages]
+        pairs = cjk_pairs(sentence)
+        shares = [len(pairs & cjk_pairs(p)) / len(pairs) if pairs else 0.0 for p in self.passages]
         best = max(shares, default=0.0)
         if best < self._settings.min_chinese_overlap:
             return CheckedSentence(sentence, reason="no passage says this")
@@ -133,20 +142,27 @@ class Evidence:
 
     def _problem(self, sentence: str, closest: list[str], similarity: float) -> str | None:
         """The first reason the sentence is not supported, or None. `closest`: the passage sentences nearest it."""
-        customers_own = set() if _affirms(sentence) else _numbers(self._question)  # "bought on 10 December"
+        customers_own = set() if _affirms(sentence) else _numbers(self.question)  # "bought on 10 December"
         missing_numbers = _numbers(sentence) - self._numbers - customers_own
         if missing_numbers:
             return f"the number {sorted(missing_numbers)[0]} is not in the documents"
-        names = [w for w in _names(sentence) if _stem(w) not in self._words]
+        nearby_text = " ".join(closest)
+        elsewhere = _numbers(sentence) - _numbers(nearby_text) - customers_own
+        if elsewhere:  # "30 days" is in the documents, but not where they say what this sentence says
+            return f"the documents do not give {sorted(elsewhere)[0]} for this"
+        other_unit = _quantities(sentence) - _quantities(nearby_text) - _quantities(self.question)
+        if other_unit:  # "24 hours" where the documents say "24 December"
+            return f"the documents do not give {sorted(other_unit)[0][0]} with that unit for this"
+        names = [w for w in _names(sentence) if stem(w) not in self._words]
         if names:
             return f"the documents do not mention '{names[0]}'"
         if _affirms(sentence):  # "yes" claims the question: its words must be where the answer comes from
-            near = {_stem(w) for s in closest for w in _words(s)}
-            unknown = [w for w in _content_words(f"{self._question} {sentence}") if _stem(w) not in near]
+            near = {stem(w) for s in closest for w in words(s)}
+            unknown = [w for w in content_words(f"{self.question} {sentence}") if stem(w) not in near]
             if unknown:
                 return f"the documents do not say that about '{unknown[0]}'"
-        words = _content_words(sentence)
-        if words and len([w for w in words if _stem(w) not in self._words]) / len(words) > self._settings.max_new_words:
+        said = content_words(sentence)
+        if said and len([w for w in said if stem(w) not in self._words]) / len(said) > self._settings.max_new_words:
             return "most of what it says is not in the documents"
         if similarity < self._settings.min_similarity:
             return "no passage says this"
@@ -157,16 +173,16 @@ class Evidence:
         """A clause that restates a clause of the nearest passage sentences (the one sharing most of its words)
         must keep that clause's negations and conditions, and add none of its own."""
         clause = _LEADING_ANSWER.sub("", clause)  # "No, you do not need to": the "no" answers the question
-        words = {_stem(w) for w in _content_words(clause)}
-        if len(words) < 2 or not near:
+        stems = {stem(w) for w in content_words(clause)}
+        if len(stems) < 2 or not near:
             return None
-        shared, source = max((len(words & {_stem(w) for w in _content_words(c)}), c) for c in near)
-        if shared / len(words) < self._settings.restated_share:
+        shared, source = max((len(stems & {stem(w) for w in content_words(c)}), c) for c in near)
+        if shared / len(stems) < self._settings.restated_share:
             return None
         dropped = _cues(source) - _cues(clause)
         if dropped:
             return f"it leaves out the documents' '{sorted(dropped)[0]}'"
-        added = _cues(clause) - _cues(source) - _cues(self._question)
+        added = _cues(clause) - _cues(source) - _cues(self.question)
         if added:
             return f"it says '{sorted(added)[0]}' where the documents do not"
         return None
@@ -182,7 +198,7 @@ def _passage_clauses(sentence: str) -> list[str]:
     """A passage sentence's clauses; a short lead-in before a colon ("What is not covered:") heads every item
     that follows it, so its negation stays with them."""
     head, colon, rest = sentence.partition(": ")
-    if colon and len(_words(head)) <= 5:
+    if colon and len(words(head)) <= 5:
         return [f"{head}: {item}" for item in _clauses(rest)]
     if colon:
         return [*_clauses(head), *_clauses(rest)]
@@ -190,26 +206,41 @@ def _passage_clauses(sentence: str) -> list[str]:
 
 
 def _passage_sentences(passage: str) -> list[str]:
-    """A passage's sentences; a line break inside a paragraph (wrapped text) does not end one."""
-    done, rest = split_sentences(_WRAPPED_LINE.sub(" ", passage))
-    return [s for s in [*done, rest.strip()] if len(_words(s)) >= 2]
+    """A passage's sentences; a line break inside a paragraph (wrapped text) does not end one. The heading line a
+    chunk starts with ("Returns › Items that cannot be returned") is no sentence of its own: it heads the list
+    items below it ("Items that cannot be returned: Gift cards"), so what they mean stays with them."""
+    heading, body = _heading_and_body(passage)
+    done, rest = split_sentences(_WRAPPED_LINE.sub(" ", body))
+    sentences = [s for s in [*done, rest.strip()] if len(words(s)) >= 2 or _LIST_ITEM.match(s)]
+    topic = heading.rsplit(" › ", 1)[-1].strip()
+    return [f"{topic}: {_LIST_ITEM.sub('', s)}" if topic and _LIST_ITEM.match(s) else s for s in sentences]
 
 
-def _cjk_pairs(text: str) -> set[str]:
+def _heading_and_body(passage: str) -> tuple[str, str]:
+    """A chunk's heading line (title › section, as ingest writes it, or a short line without a full stop) and
+    the text under it."""
+    first, newline, body = passage.strip().partition("\n")
+    first = first.strip().lstrip("#").strip()
+    if newline and body.strip() and (" › " in first or (len(words(first)) <= 8 and not _SENTENCE_END_AT.search(first))):
+        return first, body
+    return "", passage
+
+
+def cjk_pairs(text: str) -> set[str]:
     runs = _CJK_RUN.findall(text)
     return {run[i : i + 2] for run in runs for i in range(len(run) - 1)} | {run for run in runs if len(run) == 1}
 
 
-def _unit(vectors: Sequence[Sequence[float]]) -> np.ndarray:
+def unit(vectors: Sequence[Sequence[float]]) -> np.ndarray:
     array = np.asarray(vectors, dtype=np.float32)
     return array / np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
 
 
-def _words(text: str) -> list[str]:
+def words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
 
 
-def _stem(word: str) -> str:
+def stem(word: str) -> str:
     word = word.lower().removesuffix("'s")
     for suffix in ("ing", "ed", "es", "s", "ly"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
@@ -217,8 +248,8 @@ def _stem(word: str) -> str:
     return word
 
 
-def _content_words(text: str) -> list[str]:
-    return [w for w in _words(text) if w not in _STOPWORDS and w not in _CUES and len(w) >= 3]
+def content_words(text: str) -> list[str]:
+    return [w for w in words(text) if w not in _STOPWORDS and w not in _CUES and len(w) >= 3]
 
 
 def _names(sentence: str) -> list[str]:
@@ -230,7 +261,17 @@ def _names(sentence: str) -> list[str]:
 def _numbers(text: str) -> set[str]:
     found = {n.rstrip(".,:").replace(",", "") for n in _NUMBER.findall(text)}
     chinese = {str(_chinese_number(run)) for run in _CHINESE_NUMBER.findall(text)}
-    return found | chinese | {_NUMBER_WORDS[w] for w in _words(text) if w in _NUMBER_WORDS}
+    return found | chinese | {_NUMBER_WORDS[w] for w in words(text) if w in _NUMBER_WORDS}
+
+
+_UNIT_NAMES = "second minute hour day week month year night time euro dollar pound percent % km mile kg gram litre"
+_UNITS = frozenset(stem(form) for unit in _UNIT_NAMES.split(" ") for form in (unit, f"{unit}s"))
+
+
+def _quantities(text: str) -> set[tuple[str, str]]:
+    """Numbers with the unit that follows them: ("24", "hour"), ("15", "euro")."""
+    found = _QUANTITY.findall(text.lower())
+    return {(number.replace(",", ""), stem(unit)) for number, unit in found if stem(unit) in _UNITS}
 
 
 def _chinese_number(run: str) -> int:
@@ -246,10 +287,10 @@ def _chinese_number(run: str) -> int:
 
 
 def _cues(text: str) -> set[str]:
-    return {w for w in _words(text) if w in _CUES or w.endswith("n't")}
+    return {w for w in words(text) if w in _CUES or w.endswith("n't")}
 
 
 def _affirms(sentence: str) -> bool:
     """A sentence that answers a yes/no question with yes: it claims whatever the question asked."""
-    first = " ".join(_words(sentence)[:2])
+    first = " ".join(words(sentence)[:2])
     return first.split(" ")[0] in _AFFIRMATIONS or first in _AFFIRMATIONS

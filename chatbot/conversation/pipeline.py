@@ -21,6 +21,7 @@ from chatbot.conversation.chain import build_answer_chain, build_condense_chain
 from chatbot.conversation.checked_answer import CheckedAnswer, checked, unchecked
 from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.prompt_fitting import PromptFitter
+from chatbot.conversation.quoting import QuotePicker, quoted_answer
 from chatbot.conversation.templates import AnswerExtractor, AssistantTemplate
 from chatbot.conversation.turns import (
     NO_ANSWER_WRITTEN,
@@ -60,12 +61,14 @@ class TurnPipeline:
         knowledge: KnowledgeService,
         fitter: PromptFitter,
         grounding: GroundingCheck,
+        quotes: QuotePicker,
         max_question_chars: int,
     ) -> None:
         self._model = model
         self._knowledge = knowledge
         self._fitter = fitter
         self._grounding = grounding
+        self._quotes = quotes
         self._max_question_chars = max_question_chars
         self._condense = build_condense_chain(model.chat)
 
@@ -138,16 +141,25 @@ class TurnPipeline:
     def _answer(
         self, template: AssistantTemplate, inputs: dict[str, object], passages: list[str], question: str
     ) -> Generator[AnswerDelta, None, Answer]:
-        """The model's answer as the customer may see it (checked against the passages unless the template says
-        off), and the chain-of-thought reasoning held back from it."""
-        reasoning: list[str] = []
-        pieces = self._visible(template, inputs, reasoning)
-        with closing(pieces):  # the refuse policy may stop reading: the model then stops writing
-            if template.grounding_policy == "off":
+        """The answer as the customer may see it, and the chain-of-thought reasoning held back from it. Unless the
+        template says off: a question the passages do not answer is handed off unwritten, every sentence is checked
+        against the passages, and the passages' own sentences are quoted when the template says quote or when the
+        check kept nothing the model wrote (policy trim)."""
+        policy, reasoning = template.grounding_policy, list[str]()
+        if policy == "off":
+            with closing(self._visible(template, inputs, reasoning)) as pieces:
                 answer = yield from unchecked(pieces)
-            else:
-                evidence = self._grounding.evidence(passages, question)
-                answer = yield from checked(pieces, evidence, template.grounding_policy)
+            return answer, "".join(reasoning)
+        evidence = self._grounding.evidence(passages, question)
+        gap = self._quotes.unanswered(evidence)
+        if gap:
+            return CheckedAnswer(gap=gap), ""
+        answer = CheckedAnswer()
+        if policy != "quote":
+            with closing(self._visible(template, inputs, reasoning)) as pieces:  # "refuse" may stop reading early
+                answer = yield from checked(pieces, evidence, policy)
+        if not answer.shown and policy in ("quote", "trim"):
+            answer = yield from quoted_answer(self._quotes.pick(evidence), template.quote_lead, answer)
         return answer, "".join(reasoning)
 
     def _visible(
@@ -217,6 +229,8 @@ def _model_failures(message: str) -> Iterator[None]:
 def _refusal(answer: CheckedAnswer) -> str | None:
     if answer.shown:
         return None
+    if answer.gap:
+        return answer.gap
     return UNSUPPORTED_ANSWER if answer.verdicts else NO_ANSWER_WRITTEN
 
 
@@ -230,11 +244,12 @@ def _record(kb: str, result: TurnResult, deltas: int) -> None:
     """The turn's metrics and one INFO line about it (never its text)."""
     outcome = "answered" if result.answered else "no_answer"
     metrics.CHAT_TURNS.labels(kb=kb, outcome=outcome).inc()
+    metrics.ANSWER_MODES.labels(kb=kb, mode=result.mode).inc()
     metrics.RETRIEVAL_HITS.observe(len(result.sources))
     logger.info(
-        "chat turn kb=%s answered=%s sources=%d template=v%s latency_s=%.2f",
+        "chat turn kb=%s mode=%s sources=%d template=v%s latency_s=%.2f",
         kb,
-        result.answered,
+        result.mode,
         len(result.sources),
         result.template_version,
         result.timings.total_s,

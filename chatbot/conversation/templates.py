@@ -45,8 +45,13 @@ class AssistantTemplate(BaseModel):
     relevance_threshold: float = Field(DEFAULT_RELEVANCE_THRESHOLD, ge=0.0, le=1.0)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_new_tokens: int = Field(256, ge=16, le=4096)
-    grounding_policy: Literal["trim", "refuse", "off"] = Field(
-        "trim", description="answer sentences the documents do not support: trimmed, refused, or not checked"
+    grounding_policy: Literal["trim", "refuse", "quote", "off"] = Field(
+        "trim",
+        description="answer sentences the documents do not support: trimmed (the passages quoted when none is "
+        "left), refused, or not checked; quote: always answer with the passages' own sentences",
+    )
+    quote_lead: str = Field(
+        "Here is what our documents say:", max_length=200, description="the line before a quoted answer"
     )
 
 
@@ -69,6 +74,7 @@ CHINESE_DEFAULT = AssistantTemplate(
         "并使用中文。\n\n{context}"
     ),
     no_answer_reply="抱歉，我们的资料中没有找到这个问题的答案。请联系我们的人工客服，我们会尽快为您处理。",
+    quote_lead="根据我们的资料：",
 )
 
 DEFAULTS = {"English": ENGLISH_DEFAULT, "中文": CHINESE_DEFAULT}

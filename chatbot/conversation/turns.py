@@ -47,6 +47,7 @@ class CheckedSentence:
     text: str
     citations: tuple[int, ...] = ()
     reason: str | None = None  # why it was not shown; None when it was supported
+    quoted: bool = False  # a passage's own sentence, quoted as the answer (not written by the model)
 
     @property
     def supported(self) -> bool:
@@ -94,6 +95,10 @@ class TurnResult:
     def dropped(self) -> list[CheckedSentence]:
         return [s for s in self.checked if s.reason is not None]
 
+    @property
+    def mode(self) -> str:
+        return answer_mode(self.answered, self.checked)
+
     def stored_extras(self) -> dict[str, Any]:
         """What is kept beside the answer's text in the history (never shown to customers as such)."""
         extras: dict[str, Any] = {
@@ -102,6 +107,7 @@ class TurnResult:
             "latency_s": round(self.timings.total_s, 3),
             "answered": self.answered,
             "template_version": self.template_version,
+            "mode": self.mode,
         }
         if self.refusal:
             extras["refusal"] = self.refusal
@@ -132,6 +138,20 @@ class Turn:
     def dropped(self) -> list[CheckedSentence]:
         return [s for s in self.checked if s.reason is not None]
 
+    @property
+    def mode(self) -> str:
+        return answer_mode(self.answered, self.checked)
+
+
+def answer_mode(answered: bool, checked: tuple[CheckedSentence, ...]) -> str:
+    """How the answer came about: handoff, quoted (the passages' own sentences), trimmed (some of what the model
+    wrote was not shown) or generated."""
+    if not answered:
+        return "handoff"
+    if any(s.quoted for s in checked):
+        return "quoted"
+    return "trimmed" if any(s.reason is not None for s in checked) else "generated"
+
 
 def turns_from_messages(messages: list[BaseMessage]) -> list[Turn]:
     """The stored question/answer pairs, with what was kept beside each answer."""
@@ -154,7 +174,9 @@ def turns_from_messages(messages: list[BaseMessage]) -> list[Turn]:
 
 
 def _checked(stored: dict[str, Any]) -> CheckedSentence:
-    return CheckedSentence(str(stored["text"]), tuple(stored.get("citations", ())), stored.get("reason"))
+    return CheckedSentence(
+        str(stored["text"]), tuple(stored.get("citations", ())), stored.get("reason"), bool(stored.get("quoted"))
+    )
 
 
 def _where(source: Source) -> tuple[str, str, str, str]:

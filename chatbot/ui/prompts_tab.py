@@ -36,6 +36,7 @@ def template_from_form(
     temperature: float,
     max_new_tokens: float,
     grounding_policy: str = "trim",
+    quote_lead: str = "",
 ) -> AssistantTemplate:
     rows = [[str(cell or "") for cell in row] + ["", "", ""] for row in (examples or [])]
     return parse_template(
@@ -51,6 +52,7 @@ def template_from_form(
             "temperature": temperature,
             "max_new_tokens": int(max_new_tokens or 0),  # an emptied field is reported as too small
             "grounding_policy": grounding_policy,
+            "quote_lead": quote_lead,
         }
     )
 
@@ -67,6 +69,7 @@ def form_from_template(template: AssistantTemplate) -> tuple[Any, ...]:
         template.temperature,
         template.max_new_tokens,
         template.grounding_policy,
+        template.quote_lead,
     )
 
 
@@ -230,6 +233,7 @@ FORM_FIELDS = [
     "temperature",
     "max_new_tokens",
     "grounding",
+    "quote_lead",
 ]
 
 
@@ -257,13 +261,16 @@ def _template_form() -> dict[str, Any]:
         c["max_new_tokens"] = gr.Number(label="Max new tokens", precision=0, elem_id="prompt-max-tokens")
     c["grounding"] = gr.Radio(
         [
-            ("Trim: show only sentences the documents support", "trim"),
+            ("Trim: show only sentences the documents support (quote the documents when none is left)", "trim"),
             ("Refuse: stop at the first unsupported sentence (handoff reply when nothing was shown)", "refuse"),
+            ("Quote: always answer with the documents' own sentences (the model writes nothing)", "quote"),
             ("Off: show the model's answer unchecked", "off"),
         ],
-        label="Grounding check (each answer sentence against the retrieved documents)",
+        label="Grounding check (each answer sentence against the retrieved documents; with any but Off, a "
+        "question about something the documents never mention gets the no-answer reply)",
         elem_id="prompt-grounding",
     )
+    c["quote_lead"] = gr.Textbox(label="Line before a quoted answer", max_lines=1, elem_id="prompt-quote-lead")
     c["no_answer"] = gr.Textbox(
         label="No-answer reply (sent without calling the model when nothing relevant is found; add a handoff)",
         lines=2,
