@@ -114,6 +114,13 @@ class GroundingSettings(BaseModel):
         description="Least cosine similarity between the question and a passage sentence for the question to be "
         "answered at all, and for a sentence to be quoted.",
     )
+    clear_similarity: float = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="A question this close to a passage sentence is answered even with a word no passage covers "
+        "(a misspelling, a filler word); below it, such a word hands the question off.",
+    )
     min_chinese_quote_overlap: float = Field(
         0.4, ge=0, le=1, description="Chinese questions: least share of their character pairs in a quoted sentence."
     )

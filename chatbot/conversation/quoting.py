@@ -32,7 +32,8 @@ _ASKING = frozenset(
         r"\S+",
         """much many long far often old big time times way happen happens happened take takes kind sort thing things
         anyone someone day days still already exactly possible able allowed hasn't haven't isn't aren't doesn't didn't
-        one two three four five six seven eight nine ten first second""",
+        one two three four five six seven eight nine ten first second whats dont doesnt cant isnt wont didnt im ive
+        id""",
     )
 )
 _WORD_CACHE_SIZE = 20_000
@@ -67,10 +68,12 @@ class QuotePicker:
         question = evidence.question
         if not evidence.sentences:
             return "no passage sentence is close enough to the question"
-        uncovered = [] if is_mostly_chinese(question) else self._uncovered(evidence)
-        if uncovered:
-            return f"the documents do not mention '{uncovered[0]}'"
-        if self._closest(evidence) < self._floor(question):
+        closest = self._closest(evidence)
+        if closest < self._settings.clear_similarity and not is_mostly_chinese(question):
+            uncovered = self._uncovered(evidence)  # a passage sentence this close answers despite a stray word
+            if uncovered:
+                return f"the documents do not mention '{uncovered[0]}'"
+        if closest < self._floor(question):
             return "no passage sentence is close enough to the question"
         return None
 
@@ -78,7 +81,7 @@ class QuotePicker:
         """The question's words that no passage contains, nor a word near it in meaning."""
         known = {stem(w) for p in evidence.passages for w in words(p)}
         asked = dict.fromkeys(content_words(evidence.question))
-        missing = [w for w in asked if stem(w) not in known and w not in _ASKING]
+        missing = [w for w in asked if stem(w) not in known and w not in _ASKING and "'" not in w]
         passage_words = sorted({w for p in evidence.passages for w in content_words(p)})
         if not missing or not passage_words:
             return missing
