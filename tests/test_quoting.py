@@ -140,3 +140,17 @@ def test_a_question_no_passage_covers_is_handed_off_and_the_model_never_writes(m
     assert result.mode == "handoff"
     assert result.checked == ()
     assert result.answer == services.templates.active("default").template.no_answer_reply
+
+
+def test_a_passage_s_own_question_is_never_quoted_and_a_repeated_sentence_is_quoted_once(
+    parts: tuple[GroundingCheck, QuotePicker],
+) -> None:
+    check, quotes = parts
+    faq = "FAQ › Deposits\nHow much is the deposit for a bike? The deposit is 100 euros per bike, paid by credit card."
+    evidence = check.evidence([faq, faq], "How much is the deposit for a bike?")
+
+    quote = quotes.pick(evidence)
+
+    assert quote is not None
+    assert "?" not in quote.text("")
+    assert quote.text("").count("The deposit is 100 euros per bike") == 1

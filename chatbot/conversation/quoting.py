@@ -37,6 +37,7 @@ _ASKING = frozenset(
     )
 )
 _WORD_CACHE_SIZE = 20_000
+_ASKS = re.compile(r"[?？]\s*$")
 
 
 @dataclass(frozen=True)
@@ -94,11 +95,19 @@ class QuotePicker:
         if not evidence.sentences or self._closest(evidence) < self._floor(evidence.question):
             return None
         scores = self._scores(evidence)
-        best, sentences = float(scores.max()), evidence.sentences
-        ranked = [int(i) for i in np.argsort(-scores) if scores[i] >= best - self._settings.quote_margin]
+        sentences = evidence.sentences
+        answers = [i for i, (_, s) in enumerate(sentences) if not _ASKS.search(s)]  # a passage's question is no answer
+        if not answers:
+            return None
+        best = float(scores[answers].max())
+        ranked = [
+            i for i in sorted(answers, key=lambda i: -scores[i]) if scores[i] >= best - self._settings.quote_margin
+        ]
         top = ranked[0]
-        if top + 1 < len(sentences) and sentences[top + 1][0] == sentences[top][0]:
+        if top + 1 in answers and sentences[top + 1][0] == sentences[top][0]:
             ranked.insert(1, top + 1)  # the sentence after the best one often finishes it ("A late return costs...")
+        distinct = {sentences[i][1]: i for i in reversed(ranked)}  # the same text in two passages: quoted once
+        ranked = [i for i in ranked if distinct[sentences[i][1]] == i]
         chosen = sorted(dict.fromkeys(ranked[: self._settings.max_quoted_sentences]))
         return Quote(tuple((sentences[i][0], sentences[i][1].replace("**", "")) for i in chosen), best)
 
