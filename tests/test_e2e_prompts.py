@@ -96,7 +96,7 @@ def test_prompt_studio_round_trip(app: str, page) -> None:
     page.locator("#admin-transcript").get_by_text("The returns document says thirty days.").wait_for()
     page.locator("#admin-conversation input").click()
     page.get_by_role("option", name=re.compile("unladen swallow")).click()
-    page.locator("#admin-transcript").get_by_text("unanswered").wait_for()
+    page.locator("#admin-transcript").get_by_text("handed off").wait_for()
 
     page.get_by_role("tab", name="Prompts").click()
     page.locator("#prompt-versions").click()
