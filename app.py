@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 SAMPLES_DIR = Path(__file__).parent / "knowledge" / "samples"
+CHINESE_SAMPLES_DIR = Path(__file__).parent / "knowledge" / "samples_zh"
+CHINESE_SAMPLES_KB = "lumora-zh"
 logger = logging.getLogger("ragdesk")
 
 
@@ -51,6 +53,8 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
 
 
 def ingest_samples_if_empty(services, pipeline) -> None:  # type: ignore[no-untyped-def]
+    """On a fresh install: the English samples into the default knowledge base, and the Chinese samples into a
+    knowledge base of their own with the Chinese starting template."""
     from ingest.pipeline import expand_paths
 
     kb = services.settings.default_kb
@@ -59,6 +63,11 @@ def ingest_samples_if_empty(services, pipeline) -> None:  # type: ignore[no-unty
         return
     report = pipeline.ingest_files(expand_paths([SAMPLES_DIR]), kb)
     logger.info("knowledge base %r was empty: ingested the bundled samples (%s)", kb, report.summary())
+    if CHINESE_SAMPLES_KB in {info.name for info in services.knowledge.knowledge_bases()}:
+        return
+    services.start_knowledge_base(CHINESE_SAMPLES_KB, "中文")
+    report = pipeline.ingest_files(expand_paths([CHINESE_SAMPLES_DIR]), CHINESE_SAMPLES_KB)
+    logger.info("ingested the Chinese samples into %r (%s)", CHINESE_SAMPLES_KB, report.summary())
 
 
 class JsonLogFormatter(logging.Formatter):

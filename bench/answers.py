@@ -3,6 +3,8 @@
     python bench/answers.py --kb FOLDER --questions FILE   # one document folder and its questions
     python bench/answers.py --traps                        # both trap sets of bench/answer_traps, pooled
     python bench/answers.py --stackfaq --limit 40          # ../shared/eval/stackfaq, its first 40 questions
+    python bench/answers.py --traps-zh                     # the Chinese trap set over knowledge/samples_zh
+    python bench/answers.py --cmrc --limit 100             # ../shared/eval/cmrc2018_trial, its first 100 questions
 
     --backend local|fake   local (default): the bundled SmolLM2-135M on the CPU; fake: plumbing check only
     --grounding off|on|trim|refuse|quote
@@ -28,6 +30,13 @@ reference nor reaches F1 0.5, or the question was marked refuse. Metrics: answer
 questions; wrong_rate = wrong / all questions; refused_out_of_kb = refused / refuse-marked questions (1.00 when
 a set has none); f1 = mean F1 over answered in-KB questions. Prints a line per set, a breakdown per kind, the
 mean time to first token, and last, exactly: `answered_in_kb=0.xx wrong_rate=0.xx refused_out_of_kb=0.xx f1=0.xx`.
+
+Chinese questions (detected from their text) are scored as the CMRC 2018 evaluation script scores them: text
+lowercased, punctuation (Chinese and English) removed, traditional characters read as simplified, split into
+characters (and English words); F1 from the longest common substring of the reply and a reference; "contains" on
+that normalized text. A run with Chinese questions prints the metrics per language instead, the Chinese line
+last: `lang=zh answered_in_kb=0.xx wrong_rate=0.xx refused_out_of_kb=0.xx f1=0.xx`, after a line saying what
+share of the replies to Chinese questions were in Chinese.
 """
 
 from __future__ import annotations
@@ -50,12 +59,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from chatbot.conversation.language import CHINESE, detect_language
 from chatbot.conversation.service import ChatService
 from chatbot.services import Services
 from chatbot.settings import Settings
 from chatbot.wiring import build_services
 from chatbot.wiring import grounding_policy as resolved_policy
 from ingest.pipeline import IngestPipeline, expand_paths
+from knowledge.chinese import simplified
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAPS = ROOT / "bench" / "answer_traps"
@@ -63,7 +74,10 @@ TRAP_SETS = [
     ("samples", ROOT / "knowledge" / "samples", TRAPS / "samples.jsonl"),
     ("rentals", TRAPS / "rentals", TRAPS / "rentals.jsonl"),
 ]
+ZH_TRAP_SETS = [("zh", ROOT / "knowledge" / "samples_zh", TRAPS / "zh.jsonl")]
 STACKFAQ = ROOT.parent / "shared" / "eval" / "stackfaq"
+CMRC = ROOT.parent / "shared" / "eval" / "cmrc2018_trial"
+CHINESE_PUNCTUATION = set("，。！？；：“”‘’（）《》〈〉【】「」『』、…—～·－　,.!?;:()[]{}<>'\"`~-_/\\|@#$%^&*+=")
 MODELS_DIR = Path(tempfile.gettempdir()) / "ragdesk-bench-models"
 OWNER = "answers-bench"
 F1_RIGHT = 0.5
@@ -77,6 +91,10 @@ class Question:
     answers: list[str]
     refuse: bool
     kind: str
+
+    @property
+    def language(self) -> str:
+        return detect_language(self.text)
 
 
 @dataclass(frozen=True)
@@ -115,7 +133,44 @@ def token_f1(answer: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def chinese_segments(text: str) -> list[str]:
+    """CMRC 2018's mixed segmentation: each Chinese character, each run of other letters or digits, no punctuation
+    (and traditional characters read as simplified)."""
+    segments, word = [], ""
+    for char in simplified(text.lower().strip()):
+        if char in CHINESE_PUNCTUATION or char.isspace() or "\u4e00" <= char <= "\u9fff":
+            segments += [word] if word else []
+            word = ""
+            if not (char in CHINESE_PUNCTUATION or char.isspace()):
+                segments.append(char)
+        else:
+            word += char
+    return segments + ([word] if word else [])
+
+
+def chinese_f1(answer: str, reference: str) -> float:
+    """CMRC 2018's F1: from the longest common run of segments of the reply and the reference."""
+    predicted, expected = chinese_segments(answer), chinese_segments(reference)
+    longest, previous = 0, [0] * (len(expected) + 1)
+    for p in predicted:
+        current = [0] * (len(expected) + 1)
+        for j, e in enumerate(expected):
+            if p == e:
+                current[j + 1] = previous[j] + 1
+                longest = max(longest, current[j + 1])
+        previous = current
+    if not longest:
+        return 0.0
+    precision, recall = longest / len(predicted), longest / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
 def score(question: Question, answer: str, answered: bool, first_token_s: float | None) -> Reply:
+    if question.language == CHINESE:
+        f1 = max((chinese_f1(answer, ref) for ref in question.answers), default=0.0)
+        flat = "".join(chinese_segments(answer))
+        contains = any("".join(chinese_segments(ref)) in flat for ref in question.answers if chinese_segments(ref))
+        return Reply(question, answer, answered, f1, contains, first_token_s)
     normalized = normalize(answer)
     f1 = max((token_f1(answer, ref) for ref in question.answers), default=0.0)
     contains = any(normalize(ref) and normalize(ref) in normalized for ref in question.answers)
@@ -150,6 +205,15 @@ def load_questions(path: Path) -> list[Question]:
         for row in read_jsonl(path)
         if row["question"].strip()
     ]
+
+
+def cmrc_set(source: Path, limit: int, folder: Path) -> QuestionSet:
+    """The CMRC 2018 trial set's paragraphs as Markdown files, and its first questions (all answered by them)."""
+    for document in read_jsonl(source / "kb.jsonl"):
+        (folder / f"{document['doc_id']}.md").write_text(as_markdown(document), encoding="utf-8")
+    rows = read_jsonl(source / "queries.jsonl")
+    rows = rows[:limit] if limit else rows
+    return QuestionSet("cmrc", folder, [Question(r["question"], list(r["answers"]), False, "cmrc") for r in rows])
 
 
 def stackfaq_set(source: Path, limit: int, folder: Path) -> QuestionSet:
@@ -279,7 +343,16 @@ def report(replies: list[Reply]) -> None:
     first_tokens = [r.first_token_s for r in replies if r.first_token_s is not None]
     mean_first = f"{statistics.fmean(first_tokens):.2f} s" if first_tokens else "n/a (nothing generated)"
     print(f"mean first_token_s={mean_first} over {len(first_tokens)} generated answers")
-    print(metrics_line(replies))
+    chinese = [r for r in replies if r.question.language == CHINESE]
+    if not chinese:
+        print(metrics_line(replies))
+        return
+    in_chinese = sum(detect_language(r.answer) == CHINESE for r in chinese) / len(chinese)
+    print(f"lang=zh replies_in_chinese={in_chinese:.2f} ({len(chinese)} Chinese questions)")
+    others = [r for r in replies if r.question.language != CHINESE]
+    if others:
+        print(f"lang=en {metrics_line(others)}")
+    print(f"lang=zh {metrics_line(chinese)}")
 
 
 # ---- entry point ----------------------------------------------------------------------------------------
@@ -289,6 +362,8 @@ def parse_args() -> argparse.Namespace:
     which.add_argument("--kb", type=Path, help="folder of documents (needs --questions)")
     which.add_argument("--traps", action="store_true", help="both trap sets of bench/answer_traps, pooled")
     which.add_argument("--stackfaq", action="store_true", help="../shared/eval/stackfaq (all questions in-KB)")
+    which.add_argument("--traps-zh", action="store_true", help="the Chinese trap set over knowledge/samples_zh")
+    which.add_argument("--cmrc", action="store_true", help="../shared/eval/cmrc2018_trial (all questions in-KB)")
     parser.add_argument("--questions", type=Path, help="JSONL question file for --kb")
     parser.add_argument("--stackfaq-dir", type=Path, default=STACKFAQ, help="where --stackfaq reads kb/queries.jsonl")
     parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each set (0: all)")
@@ -308,7 +383,13 @@ def question_sets(args: argparse.Namespace, scratch: Path) -> list[QuestionSet]:
         folder = scratch / "stackfaq-documents"
         folder.mkdir()
         return [stackfaq_set(args.stackfaq_dir, args.limit, folder)]
-    named = TRAP_SETS if args.traps else [(args.questions.stem, args.kb, args.questions)]
+    if args.cmrc:
+        folder = scratch / "cmrc-documents"
+        folder.mkdir()
+        return [cmrc_set(CMRC, args.limit, folder)]
+    named = (
+        TRAP_SETS if args.traps else ZH_TRAP_SETS if args.traps_zh else [(args.questions.stem, args.kb, args.questions)]
+    )
     sets = [QuestionSet(name, folder, load_questions(questions)) for name, folder, questions in named]
     return [QuestionSet(s.name, s.documents, s.questions[: args.limit or None]) for s in sets]
 

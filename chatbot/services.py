@@ -11,6 +11,7 @@ from chatbot.conversation.drafts import DraftBench
 from chatbot.conversation.history import ConversationStore
 from chatbot.conversation.service import ChatService
 from chatbot.conversation.template_store import TemplateStore
+from chatbot.conversation.templates import DEFAULTS
 from chatbot.settings import Settings
 from knowledge.service import KnowledgeService
 
@@ -29,3 +30,11 @@ class Services:
     def health(self) -> dict[str, Any]:
         """Each component's own report: the model, the registry database and the vector store."""
         return {"llm": self.model_health(), **self.knowledge.health()}
+
+    def start_knowledge_base(self, name: str, language: str) -> None:
+        """A new knowledge base whose active template is the starting one in `language` (a key of DEFAULTS:
+        "English" or "中文"), with this deployment's grounding policy."""
+        self.knowledge.create_knowledge_base(name)
+        policy = self.templates.active(self.settings.default_kb).template.grounding_policy
+        template = DEFAULTS[language].model_copy(update={"grounding_policy": policy})
+        self.templates.save(name, template, note=f"starting template ({language})", activate=True)

@@ -54,6 +54,12 @@ class LLMSettings(BaseModel):
     backend: Literal["local", "openai-compatible", "fake"] = Field(
         "local", description="Local transformers model, an OpenAI-compatible server, or a scripted fake for tests."
     )
+    languages: list[Literal["en", "zh", "other"]] | None = Field(
+        None,
+        description='Languages the model writes answers in (en, zh, other), as JSON: ["en", "zh"]. A question in '
+        "any other language is answered by quoting the documents, never by the model. Empty: English for the "
+        "bundled model, English and Chinese for any other.",
+    )
     local: LocalLLMSettings = Field(default_factory=LocalLLMSettings, description="Local model.")
     openai: OpenAICompatibleSettings = Field(default_factory=OpenAICompatibleSettings, description="Remote model.")
     fake_responses: list[str] = Field(
@@ -122,7 +128,11 @@ class GroundingSettings(BaseModel):
         "(a misspelling, a filler word); below it, such a word hands the question off.",
     )
     min_chinese_quote_overlap: float = Field(
-        0.4, ge=0, le=1, description="Chinese questions: least share of their character pairs in a quoted sentence."
+        0.3,
+        ge=0,
+        le=1,
+        description="Chinese questions: least share of their content words (by length) in a passage sentence and its "
+        "heading for the question to be answered, and for a sentence to be quoted.",
     )
     quote_word_weight: float = Field(
         0.3, ge=0, le=1, description="Weight of the question's own words in a sentence when choosing what to quote."

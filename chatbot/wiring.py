@@ -40,7 +40,9 @@ def build_services(
     )
     grounding = GroundingCheck(knowledge.embeddings, settings.grounding)
     quotes = QuotePicker(knowledge.embeddings, settings.grounding)
-    pipeline = TurnPipeline(model, knowledge, fitter, grounding, quotes, settings.chat.max_question_chars)
+    pipeline = TurnPipeline(
+        model, knowledge, fitter, grounding, quotes, settings.chat.max_question_chars, model_languages(settings)
+    )
     sessions = sessionmaker(engine, expire_on_commit=False)
     conversations = ConversationStore(sessions)
     templates = TemplateStore(sessions, default=_default_template(settings))
@@ -68,9 +70,19 @@ def _default_template(settings: Settings) -> AssistantTemplate:
     )
 
 
+def _bundled(settings: Settings) -> bool:
+    return settings.llm.backend == "local" and settings.llm.local.model is None
+
+
+def model_languages(settings: Settings) -> list[str]:
+    """The languages the model answers in: as set, else English for the bundled model, English and Chinese else."""
+    if settings.llm.languages is not None:
+        return list(settings.llm.languages)
+    return ["en"] if _bundled(settings) else ["en", "zh"]
+
+
 def grounding_policy(settings: Settings) -> str:
     """The grounding policy of new templates: "auto" quotes with the bundled model and trims with any other."""
     if settings.grounding.policy != "auto":
         return settings.grounding.policy
-    bundled = settings.llm.backend == "local" and settings.llm.local.model is None
-    return "quote" if bundled else "trim"
+    return "quote" if _bundled(settings) else "trim"

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import bm25s
 from bm25s.stopwords import STOPWORDS_EN
 
+from knowledge.chinese import simplified
 from knowledge.registry import ChunkRecord
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -36,6 +37,7 @@ def _latin_tokens(text: str) -> list[str]:
 
 
 def _chinese_tokens(run: str) -> list[str]:
+    run = simplified(run)
     return list(run) + [run[i : i + 2] for i in range(len(run) - 1)]
 
 

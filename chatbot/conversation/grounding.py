@@ -18,10 +18,11 @@ from langchain_core.embeddings import Embeddings
 
 from chatbot.conversation.turns import CheckedSentence
 from chatbot.settings import GroundingSettings
+from knowledge.chinese import simplified
 from knowledge.retriever import is_mostly_chinese
 
 _EMBEDDING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="grounding")  # passages, while the model writes
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？；])\s*|\n+")
 _WRAPPED_LINE = re.compile(r"(?<!\n)\n(?!\n|\s*(?:[-*#|]|\d+[.)]))")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _SENTENCE_END_AT = re.compile(r"[.!?。！？:]\s*$")
@@ -211,7 +212,7 @@ def _passage_sentences(passage: str) -> list[str]:
     items below it ("Items that cannot be returned: Gift cards"), so what they mean stays with them."""
     heading, body = _heading_and_body(passage)
     done, rest = split_sentences(_WRAPPED_LINE.sub(" ", body))
-    sentences = [s for s in [*done, rest.strip()] if len(words(s)) >= 2 or _LIST_ITEM.match(s)]
+    sentences = [s for s in [*done, rest.strip()] if len(words(s)) >= 2 or _LIST_ITEM.match(s) or _han_count(s) >= 4]
     topic = heading.rsplit(" › ", 1)[-1].strip()
     return [f"{topic}: {_LIST_ITEM.sub('', s)}" if topic and _LIST_ITEM.match(s) else s for s in sentences]
 
@@ -226,8 +227,13 @@ def _heading_and_body(passage: str) -> tuple[str, str]:
     return "", passage
 
 
+def _han_count(text: str) -> int:
+    return sum(len(run) for run in _CJK_RUN.findall(text))
+
+
 def cjk_pairs(text: str) -> set[str]:
-    runs = _CJK_RUN.findall(text)
+    """The Chinese character pairs of a text (traditional read as simplified), and its lone characters."""
+    runs = _CJK_RUN.findall(simplified(text))
     return {run[i : i + 2] for run in runs for i in range(len(run) - 1)} | {run for run in runs if len(run) == 1}
 
 

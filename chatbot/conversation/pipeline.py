@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -20,6 +21,8 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from chatbot.conversation.chain import build_answer_chain, build_condense_chain
 from chatbot.conversation.checked_answer import CheckedAnswer, checked, unchecked
 from chatbot.conversation.grounding import GroundingCheck
+from chatbot.conversation.language import CHINESE, detect_language
+from chatbot.conversation.messages import Replies, replies_for
 from chatbot.conversation.prompt_fitting import PromptFitter
 from chatbot.conversation.quoting import QuotePicker, quoted_answer
 from chatbot.conversation.templates import AnswerExtractor, AssistantTemplate
@@ -63,12 +66,14 @@ class TurnPipeline:
         grounding: GroundingCheck,
         quotes: QuotePicker,
         max_question_chars: int,
+        languages: Sequence[str] = ("en",),
     ) -> None:
         self._model = model
         self._knowledge = knowledge
         self._fitter = fitter
         self._grounding = grounding
         self._quotes = quotes
+        self._languages = frozenset(languages)  # the languages the model writes answers in
         self._max_question_chars = max_question_chars
         self._condense = build_condense_chain(model.chat)
 
@@ -87,12 +92,15 @@ class TurnPipeline:
     def run(self, request: TurnRequest) -> Iterator[TurnEvent]:
         """Answer one question; raises RagdeskError subclasses (nothing is saved then)."""
         clock = _Clock()
-        question, template = self.validate(request.question), request.template
+        question = self.validate(request.question)
+        language = detect_language(question)
+        template = self._template_for(request.template, language)
+        replies = replies_for(template, language)
         earlier = request.history.messages
         memory = self._fitter.memory(earlier)
-        standalone = self._standalone_question(question, memory)
+        standalone = self._standalone_question(question, memory, language)
         documents = self._knowledge.search(request.kb, _distinct(question, standalone), template.k)
-        answered = bool(documents) and best_relevance(documents) >= template.relevance_threshold
+        answered = bool(documents) and best_relevance(documents) >= _relevance_floor(template, language)
         sources = [Source.from_document(d) for d in documents] if answered else []
         retrieval_s = clock.elapsed()
         yield SourcesFound(sources, standalone)
@@ -100,14 +108,14 @@ class TurnPipeline:
         reasoning, answer = "", CheckedAnswer()
         if answered:
             inputs = self._fitter.inputs(template, request.kb, memory, documents, question)
-            passages = [d.page_content for d in documents]
-            answer, reasoning = yield from clock.timed(self._answer(template, inputs, passages, question))
+            turn = _Answering(template, inputs, [d.page_content for d in documents], question, _leads(replies, sources))
+            answer, reasoning = yield from clock.timed(self._answer(turn))
             refusal = _refusal(answer)
-        if refusal:  # nothing relevant, or nothing fit to show: the template's handoff reply
-            yield AnswerDelta(template.no_answer_reply)
+        if refusal:  # nothing relevant, or nothing fit to show: the handoff reply, in the customer's language
+            yield AnswerDelta(replies.no_answer)
         result = TurnResult(
             question=question,
-            answer=answer.shown or template.no_answer_reply,
+            answer=answer.shown or replies.no_answer,
             sources=sources,
             turn=sum(1 for m in earlier if m.type == "human") + 1,
             timings=Timings(retrieval_s, clock.first_delta_s, clock.elapsed()),
@@ -117,16 +125,29 @@ class TurnPipeline:
             template_version=request.template_version,
             grounding_policy=template.grounding_policy if answered else "off",
             checked=tuple(answer.verdicts),
+            language=language,
         )
-        request.history.add_messages(
-            [HumanMessage(content=question), AIMessage(content=result.answer, additional_kwargs=result.stored_extras())]
-        )
+        self._save(request.history, result)
         _record(request.kb, result, clock.deltas)
         yield result
 
-    def _standalone_question(self, question: str, memory: list[BaseMessage]) -> str:
+    def _template_for(self, template: AssistantTemplate, language: str) -> AssistantTemplate:
+        """The template, set to quote when the model does not write answers in the customer's language."""
+        if language in self._languages:
+            return template
+        return template.model_copy(update={"grounding_policy": "quote", "chain_of_thought": False})
+
+    @staticmethod
+    def _save(history: BaseChatMessageHistory, result: TurnResult) -> None:
+        answer = AIMessage(content=result.answer, additional_kwargs=result.stored_extras())
+        history.add_messages([HumanMessage(content=result.question), answer])
+
+    def _standalone_question(self, question: str, memory: list[BaseMessage], language: str) -> str:
         if not memory:
             return question
+        if language not in self._languages:  # the model would rewrite a question it cannot read
+            previous = next((str(m.content) for m in reversed(memory) if m.type == "human"), "")
+            return f"{previous} {question}".strip()
         with _model_failures("The assistant is unavailable right now. Please try again shortly."):
             rewritten = str(self._condense.invoke({"history": memory, "question": question})).strip()
         rewritten = rewritten.splitlines()[0].strip() if rewritten else ""
@@ -138,28 +159,31 @@ class TurnPipeline:
             return question  # a rewrite that dropped every word the customer used answers another question
         return rewritten
 
-    def _answer(
-        self, template: AssistantTemplate, inputs: dict[str, object], passages: list[str], question: str
-    ) -> Generator[AnswerDelta, None, Answer]:
+    def _answer(self, turn: _Answering) -> Generator[AnswerDelta, None, Answer]:
         """The answer as the customer may see it, and the chain-of-thought reasoning held back from it. Unless the
         template says off: a question the passages do not answer is handed off unwritten, every sentence is checked
         against the passages, and the passages' own sentences are quoted when the template says quote or when the
         check kept nothing the model wrote (policy trim)."""
-        policy, reasoning = template.grounding_policy, list[str]()
+        template, policy, reasoning = turn.template, turn.template.grounding_policy, list[str]()
         if policy == "off":
-            with closing(self._visible(template, inputs, reasoning)) as pieces:
+            with closing(self._visible(template, turn.inputs, reasoning)) as pieces:
                 answer = yield from unchecked(pieces)
             return answer, "".join(reasoning)
-        evidence = self._grounding.evidence(passages, question)
+        evidence = self._grounding.evidence(turn.passages, turn.question)
         gap = self._quotes.unanswered(evidence)
         if gap:
             return CheckedAnswer(gap=gap), ""
         answer = CheckedAnswer()
         if policy != "quote":
-            with closing(self._visible(template, inputs, reasoning)) as pieces:  # "refuse" may stop reading early
+            with closing(self._visible(template, turn.inputs, reasoning)) as pieces:  # "refuse" may stop early
                 answer = yield from checked(pieces, evidence, policy)
         if not answer.shown and policy in ("quote", "trim"):
-            answer = yield from quoted_answer(self._quotes.pick(evidence), template.quote_lead, answer)
+            quote = self._quotes.pick(evidence)
+            lead = turn.leads(quote.sentences[0][0]) if quote else ""
+            if quote:
+                budget = template.max_new_tokens
+                quote = quote.within(lambda text: self._model.count_tokens([AIMessage(text)]) <= budget, lead)
+            answer = yield from quoted_answer(quote, lead, answer)
         return answer, "".join(reasoning)
 
     def _visible(
@@ -188,6 +212,27 @@ class TurnPipeline:
             for chunk in chunks:
                 if chunk.text:
                     yield chunk.text
+
+
+@dataclass(frozen=True)
+class _Answering:
+    """What one turn's answer is written from."""
+
+    template: AssistantTemplate
+    inputs: dict[str, object]
+    passages: list[str]
+    question: str
+    leads: Callable[[int], str]  # passage number → the line before a quote from it
+
+
+def _leads(replies: Replies, sources: list[Source]) -> Callable[[int], str]:
+    def lead(n: int) -> str:
+        source = sources[n - 1] if 0 < n <= len(sources) else None
+        if source is None:
+            return replies.lead("", "")
+        return replies.lead(Path(source.document).stem, source.position.rsplit(" › ", 1)[-1])
+
+    return lead
 
 
 class _Clock:
@@ -224,6 +269,12 @@ def _model_failures(message: str) -> Iterator[None]:
     except Exception as e:
         logger.exception("the language model failed while answering")
         raise ModelUnavailableError(message) from e
+
+
+def _relevance_floor(template: AssistantTemplate, language: str) -> float:
+    """The template's relevance threshold; for a Chinese question (its relevance is measured in English vectors
+    and character overlap, both low for a colloquial question) the question's check decides, unless it is off."""
+    return 0.0 if language == CHINESE and template.grounding_policy != "off" else template.relevance_threshold
 
 
 def _refusal(answer: CheckedAnswer) -> str | None:

@@ -14,17 +14,18 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from chatbot.conversation.checked_answer import CheckedAnswer, with_markers
-from chatbot.conversation.grounding import Evidence, cjk_pairs, content_words, stem, unit, words
+from chatbot.conversation.grounding import Evidence, content_words, stem, unit, words
+from chatbot.conversation.language import CHINESE, detect_language
 from chatbot.conversation.turns import AnswerDelta, CheckedSentence
 from chatbot.settings import GroundingSettings
-from knowledge.retriever import is_mostly_chinese
+from knowledge.chinese import chinese_words, simplified
 
 # Words a question uses to ask, not to name what it asks about: "How *long* does it *take*?"
 _ASKING = frozenset(
@@ -38,6 +39,19 @@ _ASKING = frozenset(
 )
 _WORD_CACHE_SIZE = 20_000
 _ASKS = re.compile(r"[?？]\s*$")
+_NAMING_TAGS = frozenset({"vn", "l", "eng"})  # jieba: a verb used as a noun (微信), a set phrase (以旧换新)
+# Words a Chinese question uses to ask or to connect, not to name what it asks about.
+_ASKING_ZH = frozenset(
+    re.findall(
+        r"\S+",
+        """请问 你好 您好 我们 你们 您 我 你 他 她 它 的 了 吗 呢 吧 啊 呀 嘛 么 什么 怎么样 怎么 怎样 如何
+        为什么 为啥 多少 多久 多长 几 几天 几个 哪些 哪里 哪个 哪 是否 是不是 有没有 能不能 可不可以 可以 能否
+        会不会 还能 到底 一般 一下 请 是 有 在 会 能 要 还 还要 都 也 就 和 与 或 或者 这个 那个 这 那 时候
+        时间 现在 已经 东西 以后 之后 然后 如果 的话 话 想 想要 需要 知道 办 怎么办 给 把 被 让 用 大概 最晚
+        一共 一直 直接 根本 可是 但是 结果 还是 才 得 先 再 又 没 不 多长时间 怎样才能 怎么才能 如何才能
+        机器 钱 一块钱""",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,13 @@ class Quote:
     @property
     def citations(self) -> tuple[int, ...]:
         return tuple(sorted({n for n, _ in self.sentences}))
+
+    def within(self, fits: Callable[[str], bool], lead: str) -> Quote:
+        """The quote without its last sentences until it fits the answer's budget (its first sentence stays)."""
+        sentences = self.sentences
+        while len(sentences) > 1 and not fits(Quote(sentences, self.score).text(lead)):
+            sentences = sentences[:-1]
+        return Quote(sentences, self.score)
 
     def text(self, lead: str) -> str:
         quoted = " ".join(with_markers(sentence, (n,)) for n, sentence in self.sentences)
@@ -70,10 +91,14 @@ class QuotePicker:
         if not evidence.sentences:
             return "no passage sentence is close enough to the question"
         closest = self._closest(evidence)
-        if closest < self._settings.clear_similarity and not is_mostly_chinese(question):
-            uncovered = self._uncovered(evidence)  # a passage sentence this close answers despite a stray word
-            if uncovered:
-                return f"the documents do not mention '{uncovered[0]}'"
+        if _chinese(question):
+            uncovered = _uncovered_terms(question, evidence.passages)
+        elif closest < self._settings.clear_similarity:  # a passage sentence this close answers despite a stray word
+            uncovered = self._uncovered(evidence)
+        else:
+            uncovered = []
+        if uncovered:
+            return f"the documents do not mention '{uncovered[0]}'"
         if closest < self._floor(question):
             return "no passage sentence is close enough to the question"
         return None
@@ -112,26 +137,26 @@ class QuotePicker:
         return Quote(tuple((sentences[i][0], sentences[i][1].replace("**", "")) for i in chosen), best)
 
     def _floor(self, question: str) -> float:
-        chinese = is_mostly_chinese(question)
+        chinese = _chinese(question)
         return self._settings.min_chinese_quote_overlap if chinese else self._settings.min_quote_similarity
 
     def _closest(self, evidence: Evidence) -> float:
         """How close the nearest passage sentence is: cosine similarity, or for Chinese the share of pairs."""
-        if is_mostly_chinese(evidence.question):
-            return float(_pair_overlap(evidence.question, [s for _, s in evidence.sentences]).max(initial=0.0))
+        if _chinese(evidence.question):
+            return float(self._scores(evidence).max(initial=0.0))
         return float(self._similarity(evidence).max(initial=0.0))
 
     def _scores(self, evidence: Evidence) -> np.ndarray:
         """Each passage sentence's score as an answer: for English, its similarity to the question plus a share of
         the question's own words in it; for Chinese, the share of the question's character pairs in it."""
         question = evidence.question
-        if is_mostly_chinese(question):
-            return _pair_overlap(question, [s for _, s in evidence.sentences])
+        said = [f"{topic} {s}" for topic, (_, s) in zip(evidence.topics, evidence.sentences, strict=True)]
+        if _chinese(question):
+            return _term_coverage(question, said)
         similarity = self._similarity(evidence)
         asked = {stem(w) for w in content_words(question) if w not in _ASKING}
         if not asked or not similarity.size:
             return similarity
-        said = [f"{topic} {s}" for topic, (_, s) in zip(evidence.topics, evidence.sentences, strict=True)]
         covered = [len(asked & {stem(w) for w in words(s)}) / len(asked) for s in said]
         return similarity + self._settings.quote_word_weight * np.asarray(covered, dtype=np.float32)
 
@@ -153,12 +178,36 @@ class QuotePicker:
         return found
 
 
-def _pair_overlap(question: str, sentences: list[str]) -> np.ndarray:
-    """Chinese: the share of the question's character pairs that each sentence contains."""
-    asked = cjk_pairs(question)
-    if not asked:
-        return np.zeros(len(sentences), dtype=np.float32)
-    return np.asarray([len(asked & cjk_pairs(s)) / len(asked) for s in sentences], dtype=np.float32)
+def _chinese(question: str) -> bool:
+    return detect_language(question) == CHINESE
+
+
+def _asked_terms(question: str) -> list[str]:
+    """A Chinese question's content words (jieba's segmentation, traditional read as simplified), without the
+    words that only ask: "东西收到以后不想要了，有几天时间可以退？" → 收到, 退."""
+    return list(dict.fromkeys(w for w, _ in chinese_words(question) if w not in _ASKING_ZH))
+
+
+def _term_coverage(question: str, texts: list[str]) -> np.ndarray:
+    """Chinese: the share of the question's content words (weighted by length) that each text contains."""
+    terms = _asked_terms(question)
+    total = sum(len(t) for t in terms)
+    if not total:
+        return np.zeros(len(texts), dtype=np.float32)
+    flat = [simplified(t) for t in texts]
+    shares = [sum(len(t) for t in terms if t in text) / total for text in flat]
+    # Of two sentences holding the same words, the one mostly about them: "标准配送：2至4个工作日" before a long
+    # sentence about an exception to it.
+    density = [share * total / max(len(text), 1) for share, text in zip(shares, flat, strict=True)]
+    return np.asarray(shares, dtype=np.float32) + 0.1 * np.asarray(density, dtype=np.float32)
+
+
+def _uncovered_terms(question: str, passages: Sequence[str]) -> list[str]:
+    """The question's nouns and names of two or more characters that no passage contains (咖啡机, 武汉, 分期付款):
+    what the question is about. A verb or an adverb no passage uses ("找到", "换成") is only how it is asked."""
+    known = simplified(" ".join(passages))
+    named = [w for w, tag in chinese_words(question) if tag[:1] == "n" or tag in _NAMING_TAGS]
+    return [w for w in dict.fromkeys(named) if len(w) >= 2 and w not in _ASKING_ZH and w not in known]
 
 
 def quoted_answer(quote: Quote | None, lead: str, result: CheckedAnswer) -> Generator[AnswerDelta, None, CheckedAnswer]:

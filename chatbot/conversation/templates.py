@@ -51,7 +51,9 @@ class AssistantTemplate(BaseModel):
         "left), refused, or not checked; quote: always answer with the passages' own sentences",
     )
     quote_lead: str = Field(
-        "Here is what our documents say:", max_length=200, description="the line before a quoted answer"
+        "Here is what our documents say:",
+        max_length=200,
+        description="the line before a quoted answer; {document} and {section} name where the first quote is from",
     )
 
 
@@ -74,7 +76,7 @@ CHINESE_DEFAULT = AssistantTemplate(
         "并使用中文。\n\n{context}"
     ),
     no_answer_reply="抱歉，我们的资料中没有找到这个问题的答案。请联系我们的人工客服，我们会尽快为您处理。",
-    quote_lead="根据我们的资料：",
+    quote_lead="根据《{document}》的说明：",
 )
 
 DEFAULTS = {"English": ENGLISH_DEFAULT, "中文": CHINESE_DEFAULT}

@@ -76,6 +76,7 @@ class TurnResult:
     template_version: int | None = None
     grounding_policy: str = "off"
     checked: tuple[CheckedSentence, ...] = ()  # every sentence the model wrote, with the check's verdict
+    language: str = "en"  # the question's: zh, en or other
 
     @property
     def answered(self) -> bool:
@@ -108,6 +109,7 @@ class TurnResult:
             "answered": self.answered,
             "template_version": self.template_version,
             "mode": self.mode,
+            "language": self.language,
         }
         if self.refusal:
             extras["refusal"] = self.refusal
@@ -133,6 +135,7 @@ class Turn:
     template_version: int | None = None
     refusal: str | None = None
     checked: tuple[CheckedSentence, ...] = ()
+    language: str = "en"
 
     @property
     def dropped(self) -> list[CheckedSentence]:
@@ -168,6 +171,7 @@ def turns_from_messages(messages: list[BaseMessage]) -> list[Turn]:
                 template_version=extra.get("template_version"),
                 refusal=extra.get("refusal"),
                 checked=tuple(_checked(s) for s in extra.get("grounding", {}).get("sentences", [])),
+                language=str(extra.get("language", "en")),
             )
         )
     return turns

@@ -1,0 +1,41 @@
+"""What the assistant itself says to a customer (not the documents, not the model), in the customer's language.
+
+A knowledge base's template says it in the template's own language; a customer who asks in another language the
+catalogue speaks gets the catalogue's words instead: a Chinese customer of an English knowledge base gets the
+Chinese handoff, and the quoted passages under a Chinese lead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chatbot.conversation.language import CHINESE, ENGLISH, detect_language
+from chatbot.conversation.templates import CHINESE_DEFAULT, ENGLISH_DEFAULT, AssistantTemplate
+
+
+@dataclass(frozen=True)
+class Replies:
+    no_answer: str  # the handoff reply
+    quote_lead: str  # the line before a quoted answer; may name {document} and {section}
+
+    def lead(self, document: str, section: str) -> str:
+        values = {"document": document, "section": section}
+        try:
+            return self.quote_lead.format_map(values)
+        except (KeyError, IndexError, ValueError):  # an admin's lead with other braces is shown as written
+            return self.quote_lead
+
+
+CATALOGUE = {
+    ENGLISH: Replies(ENGLISH_DEFAULT.no_answer_reply, ENGLISH_DEFAULT.quote_lead),
+    CHINESE: Replies(CHINESE_DEFAULT.no_answer_reply, CHINESE_DEFAULT.quote_lead),
+}
+
+
+def replies_for(template: AssistantTemplate, language: str) -> Replies:
+    """The template's own replies when the customer writes in its language (or one the catalogue does not
+    speak); else the catalogue's replies in the customer's language."""
+    own = Replies(template.no_answer_reply, template.quote_lead)
+    if language not in CATALOGUE or detect_language(template.no_answer_reply) == language:
+        return own
+    return CATALOGUE[language]
