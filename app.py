@@ -21,6 +21,7 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
 
     from chatbot.access.admin_login import admin_from_header, admin_login
     from chatbot.ui.pages import SOURCES_CSS, ChatUI
+    from chatbot.ui.strings import I18N
     from chatbot.web.openai_api import build_openai_router
     from chatbot.web.portal import build_portal_router, frame_policy
     from chatbot.web.rest_api import build_api_router, register_error_handlers, time_requests
@@ -45,11 +46,12 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
         auth_dependency=admin_from_header(settings),
         auth_message="RAGDesk administration",
         css=SOURCES_CSS,
+        i18n=I18N,
     )
     embed = ui.build_embed().queue(default_concurrency_limit=16)
-    gr.mount_gradio_app(api, embed, path="/embed", footer_links=[], show_error=False, css=ui.embed_css)
+    gr.mount_gradio_app(api, embed, path="/embed", footer_links=[], show_error=False, css=ui.embed_css, i18n=I18N)
     customer = ui.build().queue(default_concurrency_limit=16)
-    return gr.mount_gradio_app(api, customer, path="/", footer_links=[], show_error=False, css=SOURCES_CSS)
+    return gr.mount_gradio_app(api, customer, path="/", footer_links=[], show_error=False, css=SOURCES_CSS, i18n=I18N)
 
 
 def ingest_samples_if_empty(services, pipeline) -> None:  # type: ignore[no-untyped-def]

@@ -104,3 +104,29 @@ def test_odd_chinese_input_gets_a_reply_in_its_language_or_a_clear_error(chinese
         assert detect_language(result.answer) == "zh"
     else:
         assert result.answer in (ENGLISH_DEFAULT.no_answer_reply,) or "[1]" in result.answer
+
+
+@pytest.mark.slow
+def test_with_the_bundled_models_chinese_is_quoted_and_handed_off_in_chinese_and_english_still_answered(
+    make_services: Any, bundled_models_dir: Any
+) -> None:
+    services = make_services(llm={"backend": "local"}, models_dir=bundled_models_dir)
+    services.start_knowledge_base("lumora-zh", "中文")
+    IngestPipeline(services.knowledge).ingest_files(expand_paths([CHINESE_SAMPLES]), "lumora-zh")
+
+    def ask(question: str) -> Any:
+        return services.chat.answer("me", services.chat.new_conversation("me", "lumora-zh").id, question)
+
+    platinum = ask("铂金会员可以在多少天内退货？")
+    assert platinum.mode == "quoted"
+    assert platinum.answer.startswith("根据《")
+    assert "45天" in platinum.answer
+    cited = {c.document for c in platinum.citations}
+    assert cited & {"会员.md", "退货政策.md"}
+
+    coffee = ask("你们卖咖啡机吗？")
+    assert coffee.answer == CHINESE_DEFAULT.no_answer_reply
+
+    english = ask("How many days do platinum members have to return an item?")
+    assert english.language == "en"
+    assert detect_language(english.answer) == "en"  # the English handoff: the English catalogue, not the template

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.browser import CHROMIUM, ask, running_app
+from tests.helpers.browser import CHROMIUM, ask, open_first_citation, running_app
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,17 +27,6 @@ def app_url(tmp_path: Path, bundled_models_dir: Path) -> Iterator[str]:
     env = {"RAGDESK_MODELS_DIR": str(bundled_models_dir), "RAGDESK_LLM__MAX_NEW_TOKENS": "48"}
     with running_app(tmp_path, env) as url:
         yield url
-
-
-def open_first_citation(chat) -> str:  # type: ignore[no-untyped-def]
-    """Click the first [1] in the chat; return the opened passage's text once it shows."""
-    marker = chat.locator("a.citation", has_text="[1]").first
-    target = marker.get_attribute("href")
-    cited = chat.locator(f"details:has({target}) mark")
-    assert not cited.is_visible()  # the sources start collapsed
-    marker.click()
-    cited.wait_for(state="visible")
-    return chat.locator(f"details:has({target})").inner_text()
 
 
 def test_clicking_a_citation_marker_opens_its_passage_with_the_cited_part_marked(

@@ -152,7 +152,7 @@ class QuotePicker:
         question = evidence.question
         said = [f"{topic} {s}" for topic, (_, s) in zip(evidence.topics, evidence.sentences, strict=True)]
         if _chinese(question):
-            return _term_coverage(question, said)
+            return _term_coverage(question, [s for _, s in evidence.sentences], evidence.topics)
         similarity = self._similarity(evidence)
         asked = {stem(w) for w in content_words(question) if w not in _ASKING}
         if not asked or not similarity.size:
@@ -188,18 +188,20 @@ def _asked_terms(question: str) -> list[str]:
     return list(dict.fromkeys(w for w, _ in chinese_words(question) if w not in _ASKING_ZH))
 
 
-def _term_coverage(question: str, texts: list[str]) -> np.ndarray:
-    """Chinese: the share of the question's content words (weighted by length) that each text contains."""
+def _term_coverage(question: str, sentences: list[str], topics: list[str]) -> np.ndarray:
+    """Chinese: the share of the question's content words (weighted by length) that each sentence contains; a word
+    only in the sentence's heading counts half (every sentence of the section shares it)."""
     terms = _asked_terms(question)
     total = sum(len(t) for t in terms)
     if not total:
-        return np.zeros(len(texts), dtype=np.float32)
-    flat = [simplified(t) for t in texts]
-    shares = [sum(len(t) for t in terms if t in text) / total for text in flat]
-    # Of two sentences holding the same words, the one mostly about them: "标准配送：2至4个工作日" before a long
-    # sentence about an exception to it.
-    density = [share * total / max(len(text), 1) for share, text in zip(shares, flat, strict=True)]
-    return np.asarray(shares, dtype=np.float32) + 0.1 * np.asarray(density, dtype=np.float32)
+        return np.zeros(len(sentences), dtype=np.float32)
+    shares = []
+    for sentence, topic in zip(map(simplified, sentences), map(simplified, topics), strict=True):
+        found = sum(len(t) * (1.0 if t in sentence else 0.5 if t in topic else 0.0) for t in terms)
+        # Of two sentences holding the same words, the one mostly about them: "标准配送：2至4个工作日" before a
+        # long sentence about an exception to it.
+        shares.append(found / total + 0.1 * found / max(len(sentence), 1))
+    return np.asarray(shares, dtype=np.float32)
 
 
 def _uncovered_terms(question: str, passages: Sequence[str]) -> list[str]:

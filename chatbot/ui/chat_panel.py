@@ -16,6 +16,7 @@ from chatbot.conversation.turns import AnswerDelta, TurnResult
 from chatbot.errors import RagdeskError
 from chatbot.settings import PortalSettings
 from chatbot.ui.rendering import escape_markdown, render_answer, show_answer
+from chatbot.ui.strings import ui_text
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ class ChatPanel:
                     reply["content"] = show_answer(streamed)
                     yield messages, "", conversation_id, gr.skip()
                 elif isinstance(event, TurnResult):
-                    reply["content"] = render_answer(event.answer, event.sources, turn=event.turn)
+                    reply["content"] = render_answer(event.answer, event.sources, event.turn, event.language)
         except RagdeskError as e:
             failed = str(e)
         except Exception:  # the outermost layer: anything unexpected is logged with its traceback, not shown
@@ -182,7 +183,8 @@ class ChatPanel:
         messages: list[dict[str, Any]] = []
         for number, turn in enumerate(self.chat.transcript(owner, conversation_id), start=1):
             messages.append({"role": "user", "content": turn.question})
-            messages.append({"role": "assistant", "content": render_answer(turn.answer, turn.sources, turn=number)})
+            answer = render_answer(turn.answer, turn.sources, number, turn.language)
+            messages.append({"role": "assistant", "content": answer})
         return messages
 
 
@@ -197,16 +199,16 @@ def _not_ready(owner: str | None) -> str:
 
 
 def _conversation_column(embed: bool) -> tuple[Any, ...]:
-    kb = gr.Dropdown(label="Knowledge base", choices=[], elem_id="kb", visible=not embed)
-    new_button = gr.Button("New conversation", elem_id="new-conversation", size="sm")
-    conversations = gr.Radio(label="Conversations", choices=[], elem_id="conversations")
-    delete_button = gr.Button("Delete conversation", variant="stop", size="sm")
+    kb = gr.Dropdown(label=ui_text("knowledge_base"), choices=[], elem_id="kb", visible=not embed)
+    new_button = gr.Button(ui_text("new_conversation"), elem_id="new-conversation", size="sm")
+    conversations = gr.Radio(label=ui_text("conversations"), choices=[], elem_id="conversations")
+    delete_button = gr.Button(ui_text("delete_conversation"), variant="stop", size="sm")
     return kb, new_button, conversations, delete_button
 
 
 def _chat_column(embed: bool) -> tuple[Any, ...]:
     chatbot = gr.Chatbot(
-        label="Assistant",
+        label=ui_text("assistant"),
         height=420 if embed else 560,
         elem_id="chat",
         buttons=["copy"],
@@ -215,12 +217,12 @@ def _chat_column(embed: bool) -> tuple[Any, ...]:
     )
     with gr.Row():
         question = gr.Textbox(
-            placeholder="Ask about returns, shipping, warranty, your account…",
+            placeholder=ui_text("placeholder"),
             show_label=False,
             scale=6,
             elem_id="question",
             max_lines=6,
         )
         # enabled once the page's load event has told the server who is chatting
-        send = gr.Button("Send", variant="primary", scale=1, elem_id="send", interactive=False)
+        send = gr.Button(ui_text("send"), variant="primary", scale=1, elem_id="send", interactive=False)
     return chatbot, question, send

@@ -15,6 +15,7 @@ import html
 import re
 from collections import defaultdict
 
+from chatbot.ui.strings import SOURCES_HEADING
 from knowledge.retriever import Source
 
 PREVIEW_CHARS = 180  # of a passage, on its collapsed source line (opened, the whole snippet shows below)
@@ -39,13 +40,14 @@ def show_answer(answer: str) -> str:
     return answer.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_answer(answer: str, sources: list[Source], turn: int | None = None) -> str:
+def render_answer(answer: str, sources: list[Source], turn: int | None = None, language: str = "en") -> str:
     """The answer with its [n] markers as links to source n, then the sources, each opening to its passage.
     `turn` (the answer's place in the chat) keeps anchors unique on the page; without it, a hash of the answer."""
     if not sources:
         return show_answer(answer)
     key = f"t{turn}" if turn is not None else _digest(answer, sources)
-    lines = [_linked_markers(show_answer(answer), sources, key), "", "**Sources**"]
+    heading = SOURCES_HEADING.get(language, SOURCES_HEADING["en"])
+    lines = [_linked_markers(show_answer(answer), sources, key), "", f"**{heading}**"]
     cited = _citing_sentences(answer)
     for number, source in enumerate(sources, start=1):
         lines += ["", _source_block(number, source, _anchor(key, number), cited[number])]

@@ -76,3 +76,14 @@ def ask(page, question: str, until: tuple[str, ...] = ("Sources",)) -> str:  # t
         arg=[question, list(until)],
     )
     return page.locator("#chat").inner_text().split(question)[-1]
+
+
+def open_first_citation(chat) -> str:  # type: ignore[no-untyped-def]
+    """Click the first [1] in the chat; return the opened passage's text once it shows."""
+    marker = chat.locator("a.citation", has_text="[1]").first
+    target = marker.get_attribute("href")
+    cited = chat.locator(f"details:has({target}) mark").first  # every sentence the answer quotes is marked
+    assert not cited.is_visible()  # the sources start collapsed
+    marker.click()
+    cited.wait_for(state="visible")
+    return chat.locator(f"details:has({target})").inner_text()
