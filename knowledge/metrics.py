@@ -39,7 +39,7 @@ SENTENCES_DROPPED = Counter(
 )
 ANSWER_MODES = Counter(
     "ragdesk_answers_by_mode_total",
-    "Chat turns by how the answer came about: generated, trimmed, quoted or handoff.",
-    ["kb", "mode"],
+    "Chat turns by how the answer came about (generated, trimmed, quoted or handoff) and the question's language.",
+    ["kb", "mode", "language"],
 )
 FEEDBACK = Counter("ragdesk_feedback_total", "Feedback on answers.", ["rating"])

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from prometheus_client import REGISTRY
 
 from chatbot.conversation.language import detect_language
 from chatbot.conversation.templates import CHINESE_DEFAULT, ENGLISH_DEFAULT
@@ -51,6 +52,9 @@ def chinese_shop(make_services: Any) -> Any:
 
 
 def test_a_chinese_question_is_answered_by_quoting_the_documents_never_by_the_model(chinese_shop: Any) -> None:
+    labels = {"kb": "default", "mode": "quoted", "language": "zh"}
+    before = REGISTRY.get_sample_value("ragdesk_answers_by_mode_total", labels) or 0.0
+
     result = chinese_shop("铂金会员的退货期限是多少天？")
 
     assert result.mode == "quoted"
@@ -62,6 +66,7 @@ def test_a_chinese_question_is_answered_by_quoting_the_documents_never_by_the_mo
     assert result.citations[0].document in ("会员.md", "退货政策.md")
     stored = chinese_shop.services.conversations.transcript("me", result_conversation(chinese_shop, result))[0]
     assert stored.language == "zh"
+    assert REGISTRY.get_sample_value("ragdesk_answers_by_mode_total", labels) == before + 1
 
 
 def result_conversation(ask: Any, result: Any) -> str:

@@ -9,6 +9,7 @@ passage. The passages that support a sentence are its citations; a sentence that
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
@@ -95,8 +96,9 @@ class Evidence:
         ]
         self.topics = [_heading_and_body(passages[n - 1])[0] for n, _ in self.sentences]  # each sentence's heading
         self._embedded: Future[np.ndarray] | None = None
-        if self.sentences:
-            self._embedded = _EMBEDDING.submit(self._embed, [s for _, s in self.sentences])
+        self._lock = threading.Lock()
+        if not is_mostly_chinese(question):  # the bundled vectors read English: a Chinese turn may never need them
+            self._start_embedding()
         self.passages = list(passages)
         whole = " ".join(passages)
         self._words = {stem(w) for w in words(whole)}
@@ -109,16 +111,27 @@ class Evidence:
     def question_vector(self) -> np.ndarray:
         return unit([self._embeddings.embed_query(self.question)])[0]
 
+    def _start_embedding(self) -> Future[np.ndarray] | None:
+        with self._lock:
+            if self._embedded is None and self.sentences:
+                self._embedded = _EMBEDDING.submit(self._embed, [s for _, s in self.sentences])
+            return self._embedded
+
     @property
     def vectors(self) -> np.ndarray | None:
-        return None if self._embedded is None else self._embedded.result()
+        """The passage sentences' unit vectors (None without passages), embedded once, when first needed."""
+        embedded = self._start_embedding()
+        return None if embedded is None else embedded.result()
 
     def judge(self, sentence: str) -> CheckedSentence:
-        if self.vectors is None:
+        if not self.sentences:
             return CheckedSentence(sentence, reason="there are no passages to check it against")
         if is_mostly_chinese(sentence):
             return self._judge_chinese(sentence)
-        similarity = self.vectors @ unit([self._embeddings.embed_query(sentence)])[0]
+        vectors = self.vectors
+        if vectors is None:
+            return CheckedSentence(sentence, reason="there are no passages to check it against")
+        similarity = vectors @ unit([self._embeddings.embed_query(sentence)])[0]
         closest = [self.sentences[i][1] for i in np.argsort(-similarity)[:3]]
         reason = self._problem(sentence, closest, float(similarity.max()))
         if reason:

@@ -295,12 +295,13 @@ def _record(kb: str, result: TurnResult, deltas: int) -> None:
     """The turn's metrics and one INFO line about it (never its text)."""
     outcome = "answered" if result.answered else "no_answer"
     metrics.CHAT_TURNS.labels(kb=kb, outcome=outcome).inc()
-    metrics.ANSWER_MODES.labels(kb=kb, mode=result.mode).inc()
+    metrics.ANSWER_MODES.labels(kb=kb, mode=result.mode, language=result.language).inc()
     metrics.RETRIEVAL_HITS.observe(len(result.sources))
     logger.info(
-        "chat turn kb=%s mode=%s sources=%d template=v%s latency_s=%.2f",
+        "chat turn kb=%s mode=%s language=%s sources=%d template=v%s latency_s=%.2f",
         kb,
         result.mode,
+        result.language,
         len(result.sources),
         result.template_version,
         result.timings.total_s,

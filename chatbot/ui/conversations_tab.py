@@ -35,6 +35,7 @@ class ConversationsTab:
         for number, turn in enumerate(self.conversations.transcript(owner, conversation_id), start=1):
             flags = [f"template v{turn.template_version}" if turn.template_version is not None else ""]
             flags.append(turn.mode if turn.answered else f"handed off: {turn.refusal or 'no-answer reply'}")
+            flags.append({"zh": "Chinese", "other": "other language"}.get(turn.language, ""))
             parts.append(f"#### Turn {number} · {' · '.join(f for f in flags if f)}")
             parts.append(f"**Customer:** {escape_markdown(turn.question)}")
             if turn.reasoning:
