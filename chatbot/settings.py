@@ -148,6 +148,12 @@ class ChatSettings(BaseModel):
         1024, ge=0, description="Token budget of earlier turns kept as buffer memory; older turns are dropped."
     )
     max_question_chars: int = Field(4000, ge=1, description="Longest question accepted, in characters.")
+    max_history_chars: int = Field(
+        64_000,
+        ge=1,
+        description="Longest history a caller of the OpenAI-compatible API may send with a question, all messages "
+        "together, in characters.",
+    )
 
 
 class AdminSettings(BaseModel):

@@ -23,6 +23,7 @@ from chatbot.conversation.checked_answer import CheckedAnswer, checked, unchecke
 from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.language import CHINESE, detect_language
 from chatbot.conversation.messages import Replies, replies_for
+from chatbot.conversation.plain_text import unreadable
 from chatbot.conversation.prompt_fitting import PromptFitter
 from chatbot.conversation.quoting import QuotePicker, quoted_answer
 from chatbot.conversation.templates import AnswerExtractor, AssistantTemplate
@@ -82,6 +83,9 @@ class TurnPipeline:
         question = question.strip()
         if not question:
             raise InvalidQuestionError("Please type a question.")
+        problem = unreadable(question)
+        if problem:
+            raise InvalidQuestionError(f"Your message contains {problem}. Please retype it.")
         if len(question) > self._max_question_chars:
             raise InvalidQuestionError(
                 f"Your message is too long ({len(question):,} characters; the limit is "

@@ -72,11 +72,25 @@ class ChatService:
         request = TurnRequest(conversation.kb, question, history, version.template, version.version)
         return self._pipeline.run(request)
 
-    def stream_reply(self, kb: str, question: str, history: list[BaseMessage]) -> Iterator[TurnEvent]:
-        """Ask with a history the caller keeps (the OpenAI-compatible API); nothing is stored."""
+    def stream_reply(
+        self,
+        kb: str,
+        question: str,
+        history: list[BaseMessage],
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> Iterator[TurnEvent]:
+        """Ask with a history the caller keeps (the OpenAI-compatible API); nothing is stored. The caller may ask
+        for a shorter answer than the template's, and for another temperature. KnowledgeBaseNotFoundError is raised
+        here, before any event."""
         kb = self._knowledge.knowledge_base(kb).name
         version = self._templates.active(kb)
-        request = TurnRequest(kb, question, PassingHistory(history), version.template, version.version)
+        template = version.template
+        if max_new_tokens is not None:
+            template = template.model_copy(update={"max_new_tokens": min(max_new_tokens, template.max_new_tokens)})
+        if temperature is not None:
+            template = template.model_copy(update={"temperature": temperature})
+        request = TurnRequest(kb, question, PassingHistory(history), template, version.version)
         return self._pipeline.run(request)
 
     def answer(self, owner: str, conversation_id: str, question: str) -> TurnResult:

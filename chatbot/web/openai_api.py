@@ -11,19 +11,24 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from chatbot.access.api_keys import Caller
+from chatbot.conversation.plain_text import unreadable
 from chatbot.conversation.service import final
 from chatbot.conversation.turns import AnswerDelta, TurnEvent, TurnResult
 from chatbot.errors import InvalidQuestionError, RagdeskError
 from chatbot.services import Services
 from chatbot.web.api_auth import authenticator
+from chatbot.web.validation import Text
+
+MAX_MESSAGES = 500
+MAX_TOKENS = 131_072  # larger is refused; the template's max new tokens caps what is honoured
 
 
 class Message(BaseModel):
     role: Literal["system", "user", "assistant", "developer", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: Text | list[dict[str, Any]] | None = None
 
     @property
     def text(self) -> str:
@@ -31,12 +36,29 @@ class Message(BaseModel):
             return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
         return self.content or ""
 
+    @model_validator(mode="after")
+    def _plain_parts(self) -> "Message":
+        problem = unreadable(self.text) if isinstance(self.content, list) else None
+        if problem:
+            raise ValueError(f"a content part contains {problem}; send plain UTF-8 text")
+        return self
+
 
 class CompletionRequest(BaseModel):
-    model: str = Field(description="The knowledge base to answer from.")
-    messages: list[Message]
+    model: Text = Field(max_length=200, description="The knowledge base to answer from.")
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
-    user: str | None = None
+    user: Text | None = Field(None, max_length=200)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="At most the template's max new tokens.")
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="As max_tokens.")
+    temperature: float | None = Field(None, ge=0, le=2)
+
+    @property
+    def answer_limits(self) -> dict[str, Any]:
+        """What the caller asked of the answer, within the server's limits."""
+        limits: dict[str, Any] = {"temperature": self.temperature}
+        limits["max_new_tokens"] = self.max_completion_tokens or self.max_tokens
+        return {name: value for name, value in limits.items() if value is not None}
 
 
 def build_openai_router(services: Services) -> APIRouter:
@@ -58,7 +80,8 @@ def build_openai_router(services: Services) -> APIRouter:
     def completions(body: CompletionRequest, caller: chat_caller) -> Any:
         question, history = _split(body.messages)
         chat.validate_question(question)
-        events = chat.stream_reply(body.model, question, history)
+        _check_history_length(body.messages, services.settings.chat.max_history_chars)
+        events = chat.stream_reply(body.model, question, history, **body.answer_limits)  # 404 before any stream
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         if body.stream:
             return StreamingResponse(_chunks(events, completion_id, body.model), media_type="text/event-stream")
@@ -78,6 +101,15 @@ def build_openai_router(services: Services) -> APIRouter:
         }
 
     return router
+
+
+def _check_history_length(messages: list[Message], limit: int) -> None:
+    total = sum(len(m.text) for m in messages)
+    if total > limit:
+        raise InvalidQuestionError(
+            f"The messages are too long together ({total:,} characters; the limit is {limit:,}). Send fewer or "
+            "shorter earlier turns."
+        )
 
 
 def _split(messages: list[Message]) -> tuple[str, list[BaseMessage]]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -21,20 +22,26 @@ from chatbot.conversation.turns import AnswerDelta, SourcesFound, TurnEvent, Tur
 from chatbot.errors import ConversationNotFoundError, RagdeskError
 from chatbot.services import Services
 from chatbot.web.api_auth import authenticator, owner_of
+from chatbot.web.validation import Text
 from knowledge import metrics
-from knowledge.errors import DocumentNotFoundError, KnowledgeBaseNotFoundError
+from knowledge.errors import DocumentNotFoundError, KnowledgeBaseNameError, KnowledgeBaseNotFoundError
 
 logger = logging.getLogger(__name__)
 
 NOT_FOUND = (ConversationNotFoundError, KnowledgeBaseNotFoundError, DocumentNotFoundError)
+UNPROCESSABLE = (KnowledgeBaseNameError,)
 
 
 class ChatRequest(BaseModel):
-    question: str = Field(description="The customer's message.")
-    conversation_id: str | None = Field(None, description="Continue this conversation; empty starts a new one.")
-    kb: str | None = Field(None, description="Knowledge base of a new conversation (default: the default one).")
+    question: Text = Field(description="The customer's message.")
+    conversation_id: Text | None = Field(
+        None, max_length=100, description="Continue this conversation; empty starts a new one."
+    )
+    kb: Text | None = Field(
+        None, max_length=200, description="Knowledge base of a new conversation (default: the default one)."
+    )
     stream: bool = Field(False, description="Server-sent events: sources, delta..., done.")
-    user: str | None = Field(None, max_length=200, description="Your own id for the end user; keeps users apart.")
+    user: Text | None = Field(None, max_length=200, description="Your own id for the end user; keeps users apart.")
 
 
 class ChatResponse(BaseModel):
@@ -50,15 +57,15 @@ class ChatResponse(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    conversation_id: str
+    conversation_id: Text = Field(max_length=100)
     turn: int = Field(ge=1, description="Which answer (1 = the first of the conversation).")
     rating: Literal["up", "down"]
-    reason: str = Field("", max_length=2000)
-    user: str | None = Field(None, max_length=200)
+    reason: Text = Field("", max_length=2000)
+    user: Text | None = Field(None, max_length=200)
 
 
 class KnowledgeBaseRequest(BaseModel):
-    name: str
+    name: Text = Field(max_length=200, description="At most 100 characters; no / \\ < > and no leading dot.")
 
 
 def build_api_router(services: Services, uploader: Any) -> APIRouter:
@@ -200,14 +207,26 @@ def _document_routes(router: APIRouter, services: Services, uploader: Any, Admin
 
 
 def register_error_handlers(app: Any) -> None:
-    """RagdeskError messages are safe to show: 404 for what does not exist (or is not yours), 400 otherwise."""
+    """RagdeskError messages are safe to show: 404 for what does not exist (or is not yours), 422 for a name that
+    cannot be used, 400 otherwise."""
 
     async def handle(request: Request, error: Exception) -> JSONResponse:
-        status = 404 if isinstance(error, NOT_FOUND) else 400
+        status = 404 if isinstance(error, NOT_FOUND) else 422 if isinstance(error, UNPROCESSABLE) else 400
         metrics.ERRORS.labels(type=type(error).__name__, where="api").inc()
         return JSONResponse({"error": type(error).__name__, "message": str(error)}, status_code=status)
 
+    async def invalid(request: Request, error: Exception) -> Response:
+        """FastAPI's 422, without echoing the input back: it may be the very text that cannot be encoded."""
+        problems = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in getattr(error, "errors", list)()
+        ]
+        metrics.ERRORS.labels(type="RequestValidationError", where="api").inc()
+        body = {"error": "RequestValidationError", "message": "The request is not valid.", "detail": problems}
+        return Response(json.dumps(body, ensure_ascii=True), status_code=422, media_type="application/json")
+
     app.add_exception_handler(RagdeskError, handle)
+    app.add_exception_handler(RequestValidationError, invalid)
 
 
 async def time_requests(request: Request, call_next: Any) -> Response:
