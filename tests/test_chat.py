@@ -119,3 +119,23 @@ def test_rewrite_that_drops_the_customers_words_is_not_used(chat_with, recorder)
     saved = events[-1]
     assert isinstance(saved, TurnResult)
     assert not saved.answered
+
+
+def test_a_new_conversation_takes_its_first_question_as_title_before_the_answer(services) -> None:
+    conversation = services.chat.new_conversation("me")
+
+    events = services.chat.stream_answer("me", conversation.id, "  Can I return   an opened kettle? ")
+
+    assert services.chat.list_conversations("me")[0].title == "Can I return an opened kettle?"  # nothing read yet
+    list(events)
+    services.chat.answer("me", conversation.id, "And a toaster?")
+    assert services.chat.list_conversations("me")[0].title == "Can I return an opened kettle?"
+
+
+def test_a_refused_question_does_not_title_the_conversation(services) -> None:
+    conversation = services.chat.new_conversation("me")
+
+    with pytest.raises(InvalidQuestionError):
+        services.chat.stream_answer("me", conversation.id, "x\x00y")
+
+    assert services.chat.list_conversations("me")[0].title == "New conversation"

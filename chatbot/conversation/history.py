@@ -171,6 +171,14 @@ class ConversationStore:
         """The conversation's turns, with what was kept beside each answer."""
         return turns_from_messages(self.history(owner, conversation_id).messages)
 
+    def title_untitled(self, owner: str, conversation_id: str, question: str) -> None:
+        """A conversation still called "New conversation" takes its first question as its title."""
+        self.get(owner, conversation_id)
+        with self._sessions.begin() as s:
+            conversation = s.get(ConversationRow, conversation_id)
+            if conversation is not None and conversation.title == "New conversation":
+                conversation.title = " ".join(question.split())[:TITLE_CHARS]
+
     def add_feedback(self, owner: str, conversation_id: str, turn: int, rating: str, reason: str = "") -> None:
         """Thumbs up or down on the answer of turn `turn` (1 = first) of the owner's conversation."""
         if rating not in ("up", "down"):

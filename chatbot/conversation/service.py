@@ -65,8 +65,11 @@ class ChatService:
         return self._pipeline.validate(question)
 
     def stream_answer(self, owner: str, conversation_id: str, question: str) -> Iterator[TurnEvent]:
-        """Ask in a stored conversation: the turn is saved to it when the answer is complete."""
+        """Ask in a stored conversation: the turn is saved to it when the answer is complete. The question is checked,
+        and titles a new conversation, before the first event (InvalidQuestionError is raised here)."""
+        question = self._pipeline.validate(question)
         conversation = self._conversations.get(owner, conversation_id)
+        self._conversations.title_untitled(owner, conversation_id, question)
         version = self._templates.active(conversation.kb)
         history = self._conversations.history(owner, conversation_id)
         request = TurnRequest(conversation.kb, question, history, version.template, version.version)

@@ -151,9 +151,10 @@ class ChatPanel:
         try:
             if conversation_id is None:
                 conversation_id = self.chat.new_conversation(owner, kb).id
+            events = self.chat.stream_answer(owner, conversation_id, text)  # titles a new conversation at once
             yield messages, "", conversation_id, self._choices(owner, conversation_id)
             streamed = ""
-            for event in self.chat.stream_answer(owner, conversation_id, text):
+            for event in events:
                 if isinstance(event, AnswerDelta):
                     streamed += event.text
                     reply["content"] = show_answer(streamed)
