@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 UPLOAD_TYPES = [".pdf", ".docx", ".xlsx", ".pptx", ".txt", ".md", ".html", ".htm", ".csv"]
 SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
-DOCUMENT_COLUMNS = ["Name", "Type", "Size", "Pages", "Chunks", "Status", "Ingested at"]
+DOCUMENT_COLUMNS = ["Name", "Type", "Size", "Pages / slides / sheets", "Chunks", "Status", "Ingested at"]
 CHUNK_COLUMNS = ["#", "Position", "Characters", "Text the retriever sees"]
 
 
@@ -45,7 +45,7 @@ def document_rows(documents: list[DocumentInfo]) -> list[list[Any]]:
             d.name,
             d.kind,
             human_size(d.size_bytes),
-            d.pages if d.pages is not None else "",
+            d.pages if d.pages is not None else "—",  # pages, slides or sheets; a dash where none apply
             d.chunk_count,
             d.status,
             _when(d.updated_at),
