@@ -25,6 +25,7 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
     from chatbot.web.openai_api import build_openai_router
     from chatbot.web.portal import build_portal_router, frame_policy
     from chatbot.web.rest_api import build_api_router, register_error_handlers, time_requests
+    from chatbot.web.upload_limit import UploadLimit
 
     settings = services.settings
     api = FastAPI(title="RAGDesk", version="1", root_path=settings.root_path)
@@ -34,6 +35,7 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
     register_error_handlers(api)
     api.middleware("http")(time_requests)
     api.middleware("http")(frame_policy(settings.portal))
+    api.add_middleware(UploadLimit, max_bytes=settings.max_upload_mb * 2**20)
     ui = ChatUI(services, pipeline)
     admin = ui.build_admin().queue(default_concurrency_limit=16)
     gr.mount_gradio_app(
@@ -47,6 +49,7 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
         auth_message="RAGDesk administration",
         css=SOURCES_CSS,
         i18n=I18N,
+        max_file_size=f"{settings.max_file_mb}mb",  # the Knowledge tab's uploads, refused as they stream in
     )
     embed = ui.build_embed().queue(default_concurrency_limit=16)
     gr.mount_gradio_app(api, embed, path="/embed", footer_links=[], show_error=False, css=ui.embed_css, i18n=I18N)

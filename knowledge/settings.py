@@ -61,6 +61,12 @@ class KnowledgeSettings(BaseSettings):
     )
     default_kb: str = Field("default", description="Knowledge base used when none is named.")
     max_file_mb: int = Field(50, ge=1, description="Largest file accepted for ingest, in MB.")
+    max_upload_mb: int = Field(
+        500,
+        ge=1,
+        description="Largest upload request (all its files together), in MB: refused with 413 while it streams in, "
+        "before it fills a disk.",
+    )
     embeddings: EmbeddingSettings = Field(default_factory=EmbeddingSettings, description="Embedding model.")
     vector_store: VectorStoreSettings = Field(default_factory=VectorStoreSettings, description="Chroma.")
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings, description="How documents are split.")

@@ -146,3 +146,44 @@ def test_a_knowledge_base_name_that_is_a_path_or_markup_is_a_clear_422(api: Test
 
 def test_a_knowledge_base_name_in_chinese_with_spaces_and_dots_is_fine(api: TestClient) -> None:
     assert api.post("/api/v1/knowledge-bases", json={"name": "售后 FAQ v2.1 (EU)"}).status_code == 201
+
+
+@pytest.fixture
+def small_uploads(make_services: Any) -> TestClient:
+    services = make_services(max_upload_mb=1, api_keys=[{"key": ADMIN_KEY, "scope": "admin"}])
+    app = build_web_app(services, IngestPipeline(services.knowledge))
+    return TestClient(app, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+
+
+def test_an_upload_over_the_limit_is_refused_from_its_length_before_it_is_read(small_uploads: TestClient) -> None:
+    big = b"x" * (2 * 2**20)
+
+    response = small_uploads.post("/api/v1/knowledge-bases/default/documents", files={"files": ("big.txt", big)})
+
+    assert response.status_code == 413
+    assert "larger than 1 MB" in response.json()["message"]
+    assert small_uploads.get("/api/v1/knowledge-bases/default/documents").json() == []
+
+
+def test_a_chunked_upload_is_refused_once_it_passes_the_limit(small_uploads: TestClient) -> None:
+    def body() -> Any:  # no Content-Length: the size is only known as it streams
+        for _ in range(64):
+            yield b"y" * (256 * 1024)
+
+    response = small_uploads.post(
+        "/api/v1/knowledge-bases/default/documents",
+        content=body(),
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+    )
+
+    assert response.status_code == 413
+    assert small_uploads.get("/api/v1/knowledge-bases/default/documents").json() == []
+
+
+def test_an_upload_within_the_limit_is_ingested(small_uploads: TestClient) -> None:
+    small = b"Returns are free within 30 days.\n"
+
+    response = small_uploads.post("/api/v1/knowledge-bases/default/documents", files={"files": ("faq.txt", small)})
+
+    assert response.status_code == 200
+    assert response.json()["files"][0]["status"] == "ingested"
