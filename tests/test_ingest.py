@@ -153,7 +153,7 @@ def test_upload_report_names_a_file_of_an_unreadable_type_as_skipped_with_the_re
     assert [d.name for d in services.knowledge.list_documents("default")] == ["hours.md"]
 
 
-@pytest.mark.parametrize("kb", ["default", "Support (EU) / 客服"])
+@pytest.mark.parametrize("kb", ["default", "Support (EU) · 客服 & Co."])
 def test_knowledge_bases_are_kept_apart(services, pipeline, tmp_path: Path, kb: str) -> None:
     (tmp_path / "a.md").write_text("# A\n\nThe secret word is marmalade.")
     services.knowledge.ensure_knowledge_base(kb)
