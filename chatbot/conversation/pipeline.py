@@ -93,7 +93,7 @@ class TurnPipeline:
             )
         return question
 
-    def run(self, request: TurnRequest) -> Iterator[TurnEvent]:
+    def run(self, request: TurnRequest) -> Generator[TurnEvent, None, None]:
         """Answer one question; raises RagdeskError subclasses (nothing is saved then)."""
         clock = _Clock()
         question = self.validate(request.question)

@@ -3,7 +3,7 @@ pipeline, either in a stored conversation or with a history the caller keeps."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 from langchain_core.messages import BaseMessage
 
@@ -64,7 +64,7 @@ class ChatService:
         """The question, stripped; InvalidQuestionError when it is empty or too long."""
         return self._pipeline.validate(question)
 
-    def stream_answer(self, owner: str, conversation_id: str, question: str) -> Iterator[TurnEvent]:
+    def stream_answer(self, owner: str, conversation_id: str, question: str) -> Generator[TurnEvent, None, None]:
         """Ask in a stored conversation: the turn is saved to it when the answer is complete. The question is checked,
         and titles a new conversation, before the first event (InvalidQuestionError is raised here)."""
         question = self._pipeline.validate(question)
@@ -82,7 +82,7 @@ class ChatService:
         history: list[BaseMessage],
         max_new_tokens: int | None = None,
         temperature: float | None = None,
-    ) -> Iterator[TurnEvent]:
+    ) -> Generator[TurnEvent, None, None]:
         """Ask with a history the caller keeps (the OpenAI-compatible API); nothing is stored. The caller may ask
         for a shorter answer than the template's, and for another temperature. KnowledgeBaseNotFoundError is raised
         here, before any event."""

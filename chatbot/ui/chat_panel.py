@@ -11,11 +11,12 @@ from typing import Any
 import gradio as gr
 
 from chatbot.access.identity import browser_visitor, portal_user
+from chatbot.conversation.language import detect_language
 from chatbot.conversation.service import ChatService
-from chatbot.conversation.turns import AnswerDelta, TurnResult
+from chatbot.conversation.turns import SourcesFound, TurnResult
 from chatbot.errors import RagdeskError
 from chatbot.settings import PortalSettings
-from chatbot.ui.rendering import escape_markdown, render_answer, show_answer
+from chatbot.ui.rendering import answer_in_progress, escape_markdown, render_answer
 from chatbot.ui.strings import ui_text
 
 logger = logging.getLogger(__name__)
@@ -49,8 +50,11 @@ class ChatPanel:
             tab.select(self._kb_choices, [kb], [kb])
         kb.input(self._on_kb, [owner], [conversations, conversation, chatbot])
         chat_outputs = [chatbot, question, conversation, conversations]
-        for trigger in (send.click, question.submit):
-            trigger(self._on_send, [question, owner, conversation, chatbot, kb], chat_outputs)
+        controls = [send, question]
+        for trigger in (send.click, question.submit):  # while one answer is written, no second question is sent
+            answering = trigger(_answering, None, controls, queue=False)
+            answering = answering.then(self._on_send, [question, owner, conversation, chatbot, kb], chat_outputs)
+            answering.then(_ready, None, controls, queue=False)
         new_button.click(self._on_new, [owner, kb], [conversations, conversation, chatbot])
         conversations.input(self._on_switch, [owner, conversations, kb], [conversation, chatbot, kb])
         delete_button.click(self._on_delete, [owner, conversation], [conversations, conversation, chatbot])
@@ -152,15 +156,21 @@ class ChatPanel:
             if conversation_id is None:
                 conversation_id = self.chat.new_conversation(owner, kb).id
             events = self.chat.stream_answer(owner, conversation_id, text)  # titles a new conversation at once
+            language = detect_language(text)
+            reply["content"] = answer_in_progress("", None, language)
             yield messages, "", conversation_id, self._choices(owner, conversation_id)
-            streamed = ""
-            for event in events:
-                if isinstance(event, AnswerDelta):
-                    streamed += event.text
-                    reply["content"] = show_answer(streamed)
+            streamed, sources = "", None
+            with contextlib.closing(events):  # however this ends, the turn (and the model) stop with it
+                for event in events:
+                    if isinstance(event, TurnResult):
+                        reply["content"] = render_answer(event.answer, event.sources, event.turn, event.language)
+                        break
+                    if isinstance(event, SourcesFound):
+                        sources = event.sources
+                    else:
+                        streamed += event.text
+                    reply["content"] = answer_in_progress(streamed, sources, language)
                     yield messages, "", conversation_id, gr.skip()
-                elif isinstance(event, TurnResult):
-                    reply["content"] = render_answer(event.answer, event.sources, event.turn, event.language)
         except RagdeskError as e:
             failed = str(e)
         except Exception:  # the outermost layer: anything unexpected is logged with its traceback, not shown
@@ -227,3 +237,11 @@ def _chat_column(embed: bool) -> tuple[Any, ...]:
         # enabled once the page's load event has told the server who is chatting
         send = gr.Button(ui_text("send"), variant="primary", scale=1, elem_id="send", interactive=False)
     return chatbot, question, send
+
+
+def _answering() -> tuple[Any, ...]:
+    return gr.Button(interactive=False), gr.Textbox(interactive=False)
+
+
+def _ready() -> tuple[Any, ...]:
+    return gr.Button(interactive=True), gr.Textbox(interactive=True)

@@ -15,7 +15,7 @@ import html
 import re
 from collections import defaultdict
 
-from chatbot.ui.strings import SOURCES_HEADING
+from chatbot.ui.strings import SOURCES_HEADING, TYPING
 from knowledge.retriever import Source
 
 PREVIEW_CHARS = 180  # of a passage, on its collapsed source line (opened, the whole snippet shows below)
@@ -38,6 +38,17 @@ def escape_markdown(text: str) -> str:
 def show_answer(answer: str) -> str:
     """The model's answer keeps its markdown (lists, bold) but any HTML it writes is shown as text."""
     return answer.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def answer_in_progress(streamed: str, sources: list[Source] | None, language: str) -> str:
+    """What a customer sees while the answer is written: the typing sign until the first words, and the sources
+    by name as soon as retrieval found them."""
+    shown = show_answer(streamed) if streamed else f"*{TYPING.get(language, TYPING['en'])}*"
+    if not sources:
+        return shown
+    heading = SOURCES_HEADING.get(language, SOURCES_HEADING["en"])
+    names = " · ".join(dict.fromkeys(escape_markdown(s.document) for s in sources))
+    return f"{shown}\n\n**{heading}:** {names}"
 
 
 def render_answer(answer: str, sources: list[Source], turn: int | None = None, language: str = "en") -> str:

@@ -27,6 +27,7 @@ TEXT = {
     },
 }
 SOURCES_HEADING = {"en": "Sources", "zh": "来源"}
+TYPING = {"en": "Looking this up…", "zh": "正在查找…"}  # until the first words of the answer
 # The browser says zh-CN, zh-TW, zh-HK or zh; every one reads the Chinese words.
 I18N = gr.I18n(en=TEXT["en"], **{code: TEXT["zh"] for code in ("zh", "zh-CN", "zh-TW", "zh-HK")})
 
