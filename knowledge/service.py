@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 EMBED_CALL_CHUNKS = 1024
 MAX_KB_NAME_CHARS = 100
-_NOT_IN_NAMES = frozenset("/\\<>")  # path separators and markup
+_NOT_IN_NAMES = frozenset("/\\")  # path separators (markup is allowed: every page shows names escaped)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class KnowledgeService:
         if any(unicodedata.category(c)[0] == "C" for c in name):
             raise KnowledgeBaseNameError("Knowledge-base names cannot contain control characters.")
         if any(c in _NOT_IN_NAMES for c in name) or name.startswith("."):
-            raise KnowledgeBaseNameError("Knowledge-base names cannot contain / \\ < or >, nor start with a dot.")
+            raise KnowledgeBaseNameError("Knowledge-base names cannot contain / or \\, nor start with a dot.")
         taken = {n.casefold(): n for n in self.registry.knowledge_base_names() if n != allow}
         if name.casefold() in taken:
             raise KnowledgeBaseNameError(f"A knowledge base named '{taken[name.casefold()]}' already exists.")

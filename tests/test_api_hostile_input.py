@@ -136,8 +136,8 @@ def test_an_unknown_model_is_a_404_streaming_or_not(api: TestClient, stream: boo
     assert "no-such-kb" in response.json()["message"]
 
 
-@pytest.mark.parametrize("name", ["../../evil", "a/b", "c\\d", "<script>x</script>", ".hidden", "x" * 101])
-def test_a_knowledge_base_name_that_is_a_path_or_markup_is_a_clear_422(api: TestClient, name: str) -> None:
+@pytest.mark.parametrize("name", ["../../evil", "a/b", "c\\d", ".hidden", "x" * 101])
+def test_a_knowledge_base_name_that_is_a_path_is_a_clear_422(api: TestClient, name: str) -> None:
     response = api.post("/api/v1/knowledge-bases", json={"name": name})
 
     assert response.status_code == 422

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import gradio as gr
@@ -13,7 +13,7 @@ import gradio as gr
 from chatbot.access.identity import browser_visitor, portal_user
 from chatbot.conversation.language import detect_language
 from chatbot.conversation.service import ChatService
-from chatbot.conversation.turns import SourcesFound, TurnResult
+from chatbot.conversation.turns import SourcesFound, TurnEvent, TurnResult
 from chatbot.errors import RagdeskError
 from chatbot.settings import PortalSettings
 from chatbot.ui.rendering import answer_in_progress, escape_markdown, render_answer
@@ -156,21 +156,10 @@ class ChatPanel:
             if conversation_id is None:
                 conversation_id = self.chat.new_conversation(owner, kb).id
             events = self.chat.stream_answer(owner, conversation_id, text)  # titles a new conversation at once
-            language = detect_language(text)
-            reply["content"] = answer_in_progress("", None, language)
+            reply["content"] = answer_in_progress("", None, detect_language(text))
             yield messages, "", conversation_id, self._choices(owner, conversation_id)
-            streamed, sources = "", None
-            with contextlib.closing(events):  # however this ends, the turn (and the model) stop with it
-                for event in events:
-                    if isinstance(event, TurnResult):
-                        reply["content"] = render_answer(event.answer, event.sources, event.turn, event.language)
-                        break
-                    if isinstance(event, SourcesFound):
-                        sources = event.sources
-                    else:
-                        streamed += event.text
-                    reply["content"] = answer_in_progress(streamed, sources, language)
-                    yield messages, "", conversation_id, gr.skip()
+            for _ in _shown(events, reply, detect_language(text)):
+                yield messages, "", conversation_id, gr.skip()
         except RagdeskError as e:
             failed = str(e)
         except Exception:  # the outermost layer: anything unexpected is logged with its traceback, not shown
@@ -237,6 +226,23 @@ def _chat_column(embed: bool) -> tuple[Any, ...]:
         # enabled once the page's load event has told the server who is chatting
         send = gr.Button(ui_text("send"), variant="primary", scale=1, elem_id="send", interactive=False)
     return chatbot, question, send
+
+
+def _shown(events: Generator[TurnEvent, None, None], reply: dict[str, Any], language: str) -> Iterator[None]:
+    """The reply bubble as the turn goes: the typing sign, the sources by name, the words so far; at the end the
+    answer with its sources. Yields whenever the bubble changed before the end."""
+    streamed, sources = "", None
+    with contextlib.closing(events):  # however this ends, the turn (and the model) stop with it
+        for event in events:
+            if isinstance(event, TurnResult):
+                reply["content"] = render_answer(event.answer, event.sources, event.turn, event.language)
+                return
+            if isinstance(event, SourcesFound):
+                sources = event.sources
+            else:
+                streamed += event.text
+            reply["content"] = answer_in_progress(streamed, sources, language)
+            yield
 
 
 def _answering() -> tuple[Any, ...]:

@@ -65,7 +65,7 @@ class FeedbackRequest(BaseModel):
 
 
 class KnowledgeBaseRequest(BaseModel):
-    name: Text = Field(max_length=200, description="At most 100 characters; no / \\ < > and no leading dot.")
+    name: Text = Field(max_length=200, description="At most 100 characters; no / or \\ and no leading dot.")
 
 
 def build_api_router(services: Services, uploader: Any) -> APIRouter:

@@ -70,9 +70,11 @@ def ask(page, question: str, until: tuple[str, ...] = ("Sources",)) -> str:  # t
     """Send a question; return the chat text after it, once one of `until` shows there (the answer is complete)."""
     page.locator("#question textarea").fill(question)
     page.locator("#send").click()
+    # Send is off while the answer is written (the sources are named early): done once it is on again.
     page.wait_for_function(
         "([q, until]) => { const t = document.querySelector('#chat').innerText;"
-        " return t.includes(q) && until.some(u => t.split(q).pop().includes(u)); }",
+        " return t.includes(q) && until.some(u => t.split(q).pop().includes(u))"
+        " && !document.querySelector('#send').disabled; }",
         arg=[question, list(until)],
     )
     return page.locator("#chat").inner_text().split(question)[-1]
