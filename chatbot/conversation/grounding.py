@@ -17,6 +17,7 @@ from functools import cached_property
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from chatbot.conversation.language import CHINESE, detect_language
 from chatbot.conversation.turns import CheckedSentence
 from chatbot.settings import GroundingSettings
 from knowledge.chinese import simplified
@@ -97,7 +98,7 @@ class Evidence:
         self.topics = [_heading_and_body(passages[n - 1])[0] for n, _ in self.sentences]  # each sentence's heading
         self._embedded: Future[np.ndarray] | None = None
         self._lock = threading.Lock()
-        if not is_mostly_chinese(question):  # the bundled vectors read English: a Chinese turn may never need them
+        if detect_language(question) != CHINESE:  # the bundled vectors read English: a Chinese turn may not need them
             self._start_embedding()
         self.passages = list(passages)
         whole = " ".join(passages)

@@ -108,7 +108,6 @@ class TurnResult:
             "latency_s": round(self.timings.total_s, 3),
             "answered": self.answered,
             "template_version": self.template_version,
-            "mode": self.mode,
             "language": self.language,
         }
         if self.refusal:

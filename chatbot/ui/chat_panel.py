@@ -156,9 +156,10 @@ class ChatPanel:
             if conversation_id is None:
                 conversation_id = self.chat.new_conversation(owner, kb).id
             events = self.chat.stream_answer(owner, conversation_id, text)  # titles a new conversation at once
-            reply["content"] = answer_in_progress("", None, detect_language(text))
+            language = detect_language(text)
+            reply["content"] = answer_in_progress("", None, language)
             yield messages, "", conversation_id, self._choices(owner, conversation_id)
-            for _ in _shown(events, reply, detect_language(text)):
+            for _ in _shown(events, reply, language):
                 yield messages, "", conversation_id, gr.skip()
         except RagdeskError as e:
             failed = str(e)
