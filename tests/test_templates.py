@@ -9,10 +9,10 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.messages.utils import count_tokens_approximately
 
+from chatbot.conversation.chain_of_thought import AnswerExtractor, conclusion
 from chatbot.conversation.templates import (
     ENGLISH_DEFAULT,
     MAX_EXAMPLES,
-    AnswerExtractor,
     Example,
     answer_prompt,
     check_template,
@@ -120,6 +120,15 @@ def test_template_that_does_not_fit_the_context_is_refused_with_the_count() -> N
         ("<reasoning>Doc 1 says 30 days.</reasoning> Within 30 days.", "Within 30 days.", "Doc 1 says 30 days."),
         ("Within 30 days.", "Within 30 days.", ""),
         ("<reasoning>Doc 1 says, and then I ran out of tok", "", "Doc 1 says, and then I ran out of tok"),
+        # What the bundled model wrote: the answer first, then an opening reasoning tag and nothing more.
+        ("Within 30 days of delivery.\n<reasoning>", "Within 30 days of delivery.", ""),
+        # The reasoning reached its conclusion and the tokens ran out before the answer tags.
+        (
+            "<reasoning>Doc 1 says 30 days. So the customer has 30 days from delivery. Doc 2 tal",
+            "So the customer has 30 days from delivery.",
+            "Doc 1 says 30 days. So the customer has 30 days from delivery. Doc 2 tal",
+        ),
+        ("<reasoning>Doc 1 says 30 days.</reasoning>\n<answer></answer>", "Doc 1 says 30 days.", "Doc 1 says 30 days."),
     ],
 )
 def test_answer_is_separated_from_reasoning_whatever_the_model_emits(raw: str, answer: str, reasoning: str) -> None:
@@ -127,6 +136,22 @@ def test_answer_is_separated_from_reasoning_whatever_the_model_emits(raw: str, a
     streamed = "".join(extractor.feed(raw[i : i + 3]) for i in range(0, len(raw), 3))
     assert extractor.finish() == (answer, reasoning)
     assert "Doc 1" not in streamed
+
+
+@pytest.mark.parametrize(
+    ("reasoning", "concluded"),
+    [
+        (
+            "Doc 1 gives 30 days. Therefore you have 30 days. Thank the customer.",
+            "Therefore you have 30 days. Thank the customer.",
+        ),
+        ("Doc 1 gives 30 days. Doc 2 is about shipping.", "Doc 2 is about shipping."),
+        ("文档一说三十天。所以您有三十天。", "所以您有三十天。"),
+        ("no sentence has ended", ""),
+    ],
+)
+def test_the_conclusion_of_a_reasoning_is_its_last_concluding_sentences(reasoning: str, concluded: str) -> None:
+    assert conclusion(reasoning) == concluded
 
 
 def chat_services(make_services, *responses: str):  # type: ignore[no-untyped-def]

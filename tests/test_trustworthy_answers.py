@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chatbot.conversation.turns import NO_ANSWER_WRITTEN
 from ingest.pipeline import IngestPipeline, expand_paths
 from tests.helpers.paths import SAMPLES
 
@@ -57,3 +58,28 @@ def test_what_the_bundled_model_writes_reaches_the_customer_only_where_the_docum
     assert not opened.answer.lower().startswith("yes")
     assert any("opened" in (s.reason or "") for s in opened.dropped)
     assert opened.mode in ("quoted", "handoff")
+
+
+@pytest.fixture
+def ask_reasoning(make_services: Any, bundled_models_dir: Path) -> Any:
+    """The bundled model with chain-of-thought on, its answer checked: it tends to answer first and then open a
+    reasoning tag it never closes."""
+    services = make_services(llm={"backend": "local"}, models_dir=bundled_models_dir, grounding={"policy": "refuse"})
+    template = services.templates.active("default").template
+    services.templates.save("default", template.model_copy(update={"chain_of_thought": True}), activate=True)
+    return _asker(services)
+
+
+def test_with_chain_of_thought_the_customer_gets_the_model_s_conclusion_not_a_parsing_accident(
+    ask_reasoning: Any,
+) -> None:
+    returns = ask_reasoning("How long do I have to return an item?")
+    assert returns.answered, returns.refusal
+    assert "30 days" in returns.answer
+    assert returns.citations[0].document == "returns-and-refunds.md"
+    assert "<reasoning>" not in returns.answer
+
+    opened = ask_reasoning("Can I return an opened item?")  # refused by the policy, and the turn says why
+    assert opened.mode == "handoff"
+    assert opened.refusal != NO_ANSWER_WRITTEN
+    assert any("opened" in (s.reason or "") for s in opened.dropped)

@@ -19,6 +19,7 @@ from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from chatbot.conversation.chain import build_answer_chain, build_condense_chain
+from chatbot.conversation.chain_of_thought import AnswerExtractor
 from chatbot.conversation.checked_answer import CheckedAnswer, checked, unchecked
 from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.language import CHINESE, detect_language
@@ -26,7 +27,7 @@ from chatbot.conversation.messages import Replies, replies_for
 from chatbot.conversation.plain_text import unreadable
 from chatbot.conversation.prompt_fitting import PromptFitter
 from chatbot.conversation.quoting import QuotePicker, quoted_answer
-from chatbot.conversation.templates import AnswerExtractor, AssistantTemplate
+from chatbot.conversation.templates import AssistantTemplate
 from chatbot.conversation.turns import (
     NO_ANSWER_WRITTEN,
     NO_RELEVANT_PASSAGE,

@@ -14,18 +14,18 @@ from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate, FewShotChatMessagePromptTemplate, MessagesPlaceholder
 from pydantic import BaseModel, Field, ValidationError
 
+from chatbot.conversation.chain_of_thought import (
+    ANSWER_CLOSE,
+    ANSWER_OPEN,
+    COT_INSTRUCTIONS,
+    REASONING_CLOSE,
+    REASONING_OPEN,
+)
 from chatbot.errors import InvalidTemplateError
 
 PLACEHOLDERS = {"context": "the retrieved documents (required)", "kb": "the knowledge base's name"}
 MAX_EXAMPLES = 8
 DEFAULT_RELEVANCE_THRESHOLD = 0.5  # tuned with bench/no_answer.py, see docs/benchmarks.md
-REASONING_OPEN, REASONING_CLOSE = "<reasoning>", "</reasoning>"
-ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
-COT_INSTRUCTIONS = (
-    "Before replying, think step by step inside <reasoning></reasoning> tags: which documents are relevant, "
-    "what exactly they say, and what follows for this customer. Then write the reply to the customer inside "
-    "<answer></answer> tags. Only the text inside <answer> is shown to the customer."
-)
 
 
 class Example(BaseModel):
@@ -208,52 +208,3 @@ def measure_budget(
         context=context_block(documents), kb="Knowledge base", history=[], question="How long do I have?"
     )
     return PromptBudget(count_tokens(messages), memory_tokens, template.max_new_tokens, context_window)
-
-
-class AnswerExtractor:
-    """Chain-of-thought output → what the customer may see. While streaming, only text inside
-    <answer>…</answer> is released (a possible partial closing tag is held back), so reasoning never
-    flashes on screen; finish() returns (answer, reasoning), with fallbacks for models that ignore the format."""
-
-    def __init__(self) -> None:
-        self.raw = ""
-        self._released = 0
-
-    def feed(self, delta: str) -> str:
-        self.raw += delta
-        start = self.raw.find(ANSWER_OPEN)
-        if start < 0:
-            return ""
-        body = start + len(ANSWER_OPEN)
-        end = self.raw.find(ANSWER_CLOSE, body)
-        visible_end = end if end >= 0 else max(body, len(self.raw) - (len(ANSWER_CLOSE) - 1))
-        released_end = body + self._released
-        if visible_end <= released_end:
-            return ""
-        self._released = visible_end - body
-        return self.raw[released_end:visible_end]
-
-    @property
-    def released(self) -> str:
-        start = self.raw.find(ANSWER_OPEN)
-        return "" if start < 0 else self.raw[start + len(ANSWER_OPEN) :][: self._released]
-
-    def finish(self) -> tuple[str, str]:
-        raw = self.raw
-        start = raw.find(ANSWER_OPEN)
-        if start >= 0:
-            body = raw[start + len(ANSWER_OPEN) :]
-            answer = body.split(ANSWER_CLOSE, 1)[0]
-            return answer.strip(), _strip_tags(raw[:start])
-        if REASONING_CLOSE in raw:
-            reasoning, answer = raw.split(REASONING_CLOSE, 1)
-            return _strip_tags(answer), _strip_tags(reasoning)
-        if REASONING_OPEN in raw:  # ran out of tokens while reasoning: nothing is fit to show
-            return "", _strip_tags(raw)
-        return raw.strip(), ""
-
-
-def _strip_tags(text: str) -> str:
-    for tag in (REASONING_OPEN, REASONING_CLOSE, ANSWER_OPEN, ANSWER_CLOSE):
-        text = text.replace(tag, "")
-    return text.strip()
