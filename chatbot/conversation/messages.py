@@ -17,6 +17,7 @@ from chatbot.conversation.templates import CHINESE_DEFAULT, ENGLISH_DEFAULT, Ass
 class Replies:
     no_answer: str  # the handoff reply
     quote_lead: str  # the line before a quoted answer; may name {document} and {section}
+    closing: str = ""  # the line after every answer (the template's closing line)
 
     def lead(self, document: str, section: str) -> str:
         values = {"document": document, "section": section}
@@ -35,7 +36,7 @@ CATALOGUE = {
 def replies_for(template: AssistantTemplate, language: str) -> Replies:
     """The template's own replies when the customer writes in its language (or one the catalogue does not
     speak); else the catalogue's replies in the customer's language."""
-    own = Replies(template.no_answer_reply, template.quote_lead)
+    own = Replies(template.no_answer_reply, template.quote_lead, template.closing_line.strip())
     if language not in CATALOGUE or detect_language(template.no_answer_reply) == language:
         return own
     return CATALOGUE[language]

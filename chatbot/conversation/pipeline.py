@@ -114,7 +114,7 @@ class TurnPipeline:
         if answered:
             inputs = self._fitter.inputs(template, request.kb, memory, documents, question)
             turn = _Answering(template, inputs, [d.page_content for d in documents], question, _leads(replies, sources))
-            answer, reasoning = yield from clock.timed(self._answer(turn))
+            answer, reasoning = yield from clock.timed(self._closed(self._answer(turn), replies.closing))
             refusal = _refusal(answer)
         if refusal:  # nothing relevant, or nothing fit to show: the handoff reply, in the customer's language
             yield AnswerDelta(replies.no_answer)
@@ -163,6 +163,15 @@ class TurnPipeline:
         if asked and not asked & set(tokenize(rewritten)):
             return question  # a rewrite that dropped every word the customer used answers another question
         return rewritten
+
+    @staticmethod
+    def _closed(answering: Generator[AnswerDelta, None, Answer], closing: str) -> Generator[AnswerDelta, None, Answer]:
+        """The answer with the template's closing line after it, whoever wrote it (not after a handoff)."""
+        answer, reasoning = yield from answering
+        if closing and _refusal(answer) is None:
+            answer.shown = f"{answer.shown}\n\n{closing}"
+            yield AnswerDelta(f"\n\n{closing}")
+        return answer, reasoning
 
     def _answer(self, turn: _Answering) -> Generator[AnswerDelta, None, Answer]:
         """The answer as the customer may see it, and the chain-of-thought reasoning held back from it. Unless the

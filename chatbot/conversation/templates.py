@@ -55,6 +55,11 @@ class AssistantTemplate(BaseModel):
         max_length=200,
         description="the line before a quoted answer; {document} and {section} name where the first quote is from",
     )
+    closing_line: str = Field(
+        "",
+        max_length=300,
+        description="a line added to the end of every answer (not to the no-answer reply), whoever wrote it",
+    )
 
 
 ENGLISH_DEFAULT = AssistantTemplate(
