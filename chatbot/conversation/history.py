@@ -1,4 +1,5 @@
-"""Conversation history in SQL: the tables, the buffer memory (a BaseChatMessageHistory) and the conversation list."""
+"""Conversation history in SQL: the tables, the buffer memory (a BaseChatMessageHistory), the conversation list and
+the admins' search over every conversation."""
 
 from __future__ import annotations
 
@@ -6,14 +7,31 @@ import builtins
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, delete, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Select,
+    String,
+    Text,
+    and_,
+    case,
+    delete,
+    false,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
+from chatbot.conversation.conversation_search import ConversationPage, ConversationQuery, ConversationSummary
 from chatbot.conversation.turns import Turn, turns_from_messages
 from chatbot.errors import ConversationNotFoundError, InvalidFeedbackError
 from knowledge.database import Base, utcnow
@@ -30,7 +48,7 @@ class ConversationRow(Base):
     kb: Mapped[str] = mapped_column(String(100), kb_reference(), index=True)
     title: Mapped[str] = mapped_column(String(200), default="New conversation")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class MessageRow(Base):
@@ -143,11 +161,20 @@ class ConversationStore:
             )
             return [_conversation(r) for r in s.scalars(stmt)]
 
-    def recent(self, limit: int = 100) -> Sequence[Conversation]:
-        """The newest conversations of every owner (admins only)."""
+    def search(self, query: ConversationQuery) -> ConversationPage:
+        """A page of every owner's conversations (admins only), latest activity first, each with its turns and
+        thumbs counted in SQL; a page past the last one gives the last."""
+        filters = _search_filters(query)
         with self._sessions() as s:
-            stmt = select(ConversationRow).order_by(ConversationRow.updated_at.desc()).limit(limit)
-            return [_conversation(r) for r in s.scalars(stmt)]
+            total = s.scalar(select(func.count()).select_from(ConversationRow).where(*filters)) or 0
+            page = max(0, min(query.page, -(-total // query.page_size) - 1))
+            rows = s.execute(_summaries(filters, page * query.page_size, query.page_size)).all()
+        return ConversationPage([ConversationSummary(*r) for r in rows], total, page, query.page_size)
+
+    def knowledge_bases(self) -> builtins.list[str]:
+        """The knowledge bases that have conversations."""
+        with self._sessions() as s:
+            return list(s.scalars(select(ConversationRow.kb).distinct().order_by(ConversationRow.kb)))
 
     def owner_of(self, conversation_id: str) -> str:
         with self._sessions() as s:
@@ -215,3 +242,65 @@ class ConversationStore:
 
 def _conversation(row: ConversationRow) -> Conversation:
     return Conversation(row.id, row.owner, row.kb, row.title, row.updated_at)
+
+
+def _search_filters(query: ConversationQuery) -> builtins.list[ColumnElement[bool]]:
+    filters: builtins.list[ColumnElement[bool]] = []
+    if text := query.text.strip():
+        asked = select(MessageRow.conversation_id).where(
+            MessageRow.role == "human", MessageRow.content.icontains(text, autoescape=True)
+        )
+        found_in = (ConversationRow.title, ConversationRow.owner)
+        filters.append(or_(*(c.icontains(text, autoescape=True) for c in found_in), ConversationRow.id.in_(asked)))
+    if query.unanswered_only:
+        handed_off = select(MessageRow.conversation_id).where(MessageRow.role == "ai", _handed_off())
+        filters.append(ConversationRow.id.in_(handed_off))
+    if query.thumbs_down_only:
+        newest = select(func.max(FeedbackRow.id)).group_by(FeedbackRow.message_id)
+        rated_down = (
+            select(MessageRow.conversation_id)
+            .join(FeedbackRow, FeedbackRow.message_id == MessageRow.id)
+            .where(FeedbackRow.id.in_(newest), FeedbackRow.rating == "down")
+        )
+        filters.append(ConversationRow.id.in_(rated_down))
+    if query.kb:
+        filters.append(ConversationRow.kb == query.kb)
+    if query.date_from:
+        filters.append(ConversationRow.updated_at >= _midnight(query.date_from))
+    if query.date_to:
+        filters.append(ConversationRow.updated_at < _midnight(query.date_to + timedelta(days=1)))
+    return filters
+
+
+def _summaries(filters: builtins.list[ColumnElement[bool]], offset: int, limit: int) -> Select[Any]:
+    """The page's conversations (filtered, ordered and cut first), then their answers and each answer's latest
+    rating joined and counted per conversation."""
+    page = (
+        select(ConversationRow)
+        .where(*filters)
+        .order_by(ConversationRow.updated_at.desc(), ConversationRow.id)
+        .limit(limit)
+        .offset(offset)
+        .subquery()
+    )
+    rating = aliased(FeedbackRow)
+    newest = select(func.max(FeedbackRow.id)).where(FeedbackRow.message_id == MessageRow.id).scalar_subquery()
+    turns, handed_off = func.count(MessageRow.id), func.count(case((_handed_off(), MessageRow.id)))
+    columns = (page.c.id, page.c.owner, page.c.kb, page.c.title, page.c.updated_at)
+    return (
+        select(*columns, turns, turns - handed_off, handed_off)
+        .add_columns(*(func.count(case((rating.rating == r, rating.id))) for r in ("up", "down")))
+        .outerjoin(MessageRow, and_(MessageRow.conversation_id == page.c.id, MessageRow.role == "ai"))
+        .outerjoin(rating, and_(rating.message_id == MessageRow.id, rating.id == newest.correlate(MessageRow)))
+        .group_by(*columns)
+        .order_by(page.c.updated_at.desc(), page.c.id)
+    )
+
+
+def _handed_off() -> ColumnElement[bool]:
+    """An answer that was the handoff reply (older answers without the mark count as answered)."""
+    return MessageRow.extra["answered"].as_boolean() == false()
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
