@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatbot.access.api_keys import ApiKeyStore
+from chatbot.access.portal_origins import PortalOriginStore
 from chatbot.conversation.drafts import DraftBench
 from chatbot.conversation.history import ConversationStore
 from chatbot.conversation.service import ChatService
@@ -25,6 +26,7 @@ class Services:
     templates: TemplateStore
     drafts: DraftBench
     api_keys: ApiKeyStore
+    portal_origins: PortalOriginStore  # who may frame the widget: settings' origins and the admins'
     model_health: Callable[[], dict[str, Any]]
 
     def health(self) -> dict[str, Any]:

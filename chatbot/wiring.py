@@ -7,6 +7,7 @@ from langchain_core.language_models import BaseChatModel
 from sqlalchemy.orm import sessionmaker
 
 from chatbot.access.api_keys import ApiKeyStore
+from chatbot.access.portal_origins import PortalOriginStore
 from chatbot.conversation.drafts import DraftBench
 from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.history import ConversationStore
@@ -54,6 +55,7 @@ def build_services(
         templates=templates,
         drafts=DraftBench(pipeline, knowledge, fitter, model),
         api_keys=ApiKeyStore(sessions, settings.api_keys),
+        portal_origins=PortalOriginStore(sessions, settings.portal.allowed_origins),
         model_health=model.health,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import time
 import uuid
@@ -47,6 +48,12 @@ def sign_portal_token(secret: str, user_id: str, name: str = "", ttl_s: int = 36
     return jwt.encode({"sub": user_id, "name": name, "iat": now, "exp": now + ttl_s}, secret, algorithm="HS256")
 
 
-def portal_snippet(server_url: str, kb: str, token_placeholder: str = "SIGNED_USER_TOKEN") -> str:
-    """What an admin pastes into the portal page: the widget script, with the knowledge base and the user's token."""
-    return f'<script src="{server_url}/widget.js" data-kb="{kb}" data-token="{token_placeholder}" defer></script>'
+SIGNED_TOKEN_PLACEHOLDER = "<token your portal signs for the signed-in user>"
+
+
+def portal_snippet(server_url: str, kb: str, token: str | None = None) -> str:
+    """What an admin pastes into the portal page: the widget script for the knowledge base. Without `token` it
+    works as pasted, for anonymous visitors; with it, the chat is the signed-in user's (see sign_portal_token)."""
+    token_attribute = f' data-token="{token}"' if token else ""
+    source = html.escape(f"{server_url}/widget.js")
+    return f'<script src="{source}" data-kb="{html.escape(kb)}"{token_attribute} defer></script>'

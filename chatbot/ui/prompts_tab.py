@@ -10,6 +10,7 @@ import gradio as gr
 
 from chatbot.conversation.drafts import DraftBench
 from chatbot.conversation.service import ChatService
+from chatbot.conversation.template_advice import template_advice, unfollowed
 from chatbot.conversation.template_store import TemplateStore
 from chatbot.conversation.templates import (
     DEFAULTS,
@@ -18,11 +19,11 @@ from chatbot.conversation.templates import (
     template_problems,
 )
 from chatbot.errors import InvalidTemplateError, RagdeskError
+from chatbot.ui.examples_form import ExamplesForm
 from chatbot.ui.rendering import escape_markdown, render_answer
 
 logger = logging.getLogger(__name__)
 
-EXAMPLE_COLUMNS = ["Customer question", "Ideal answer", "Reasoning (optional)"]
 SAMPLE_QUESTION = "How long do I have to return an item?"
 
 
@@ -37,6 +38,7 @@ def template_from_form(
     max_new_tokens: float,
     grounding_policy: str = "trim",
     quote_lead: str = "",
+    closing_line: str = "",
 ) -> AssistantTemplate:
     rows = [[str(cell or "") for cell in row] + ["", "", ""] for row in (examples or [])]
     return parse_template(
@@ -53,15 +55,15 @@ def template_from_form(
             "max_new_tokens": int(max_new_tokens or 0),  # an emptied field is reported as too small
             "grounding_policy": grounding_policy,
             "quote_lead": quote_lead,
+            "closing_line": closing_line,
         }
     )
 
 
 def form_from_template(template: AssistantTemplate) -> tuple[Any, ...]:
-    rows = [[e.question, e.answer, e.reasoning] for e in template.examples]
     return (
         template.system_prompt,
-        rows or [["", "", ""]],
+        [[e.question, e.answer, e.reasoning] for e in template.examples],
         template.chain_of_thought,
         template.no_answer_reply,
         template.k,
@@ -70,6 +72,7 @@ def form_from_template(template: AssistantTemplate) -> tuple[Any, ...]:
         template.max_new_tokens,
         template.grounding_policy,
         template.quote_lead,
+        template.closing_line,
     )
 
 
@@ -86,16 +89,13 @@ class PromptsTab:
         c = {**_picker(), **_template_form(), **_trials(), **_version_tools()}
         form = [c[name] for name in FORM_FIELDS]
         versions = [c["kb"], c["version"], c["older"], c["newer"], c["status"]]
-        kb, budget, message, examples, row = c["kb"], c["budget"], c["message"], c["examples"], c["row"]
+        kb, budget, message = c["kb"], c["budget"], c["message"]
         tab.select(self._on_tab, [kb, c["system_prompt"]], [*versions, *form, budget])
         kb.input(self._on_show, [kb], [*versions, *form, budget])
         c["load"].click(self._on_load, [kb, c["version"]], [*form, budget, message])
         c["start"].input(self._on_start, [c["start"]], [*form, budget, message])
         c["check"].click(self._on_check, form, [budget, message])
-        c["add"].click(lambda rows: [*(rows or []), ["", "", ""]], [examples], [examples])
-        c["up"].click(lambda rows, n: _move(rows, int(n or 1) - 1, -1), [examples, row], [examples, row])
-        c["down"].click(lambda rows, n: _move(rows, int(n or 1) - 1, 1), [examples, row], [examples, row])
-        c["remove"].click(_remove, [examples, row], [examples])
+        c["examples_form"].wire()
         asked = [kb, c["question"], *form]
         c["preview"].click(self._on_preview, asked, [c["rendered"], budget, message])
         c["trial"].click(self._on_try, asked, [c["draft_answer"], c["active_answer"], message])
@@ -166,7 +166,7 @@ class PromptsTab:
         template, problems = self._draft(form)
         if template is None:
             return gr.skip(), problems
-        return self._budget_text(template), "✓ The template is valid."
+        return self._budget_text(template), "✓ The template is valid." + _advice(template_advice(template))
 
     def _on_preview(self, kb: str | None, question: str, *form: Any) -> tuple[Any, ...]:
         template, problems = self._draft(form)
@@ -193,7 +193,9 @@ class PromptsTab:
         except Exception:  # the outermost layer: anything unexpected is logged with its traceback, not shown
             logger.exception("trying a template failed")
             return gr.skip(), gr.skip(), "The model could not answer; see the server log."
-        return _trial("Draft", draft), _trial(f"Active ({active.label})", live), "Both answers are below."
+        missed = [f"The draft's answer did not {instruction}." for instruction in unfollowed(template, draft.answer)]
+        notes = _advice(missed + template_advice(template))
+        return _trial("Draft", draft), _trial(f"Active ({active.label})", live), "Both answers are below." + notes
 
     def _on_save(self, activate: bool):  # type: ignore[no-untyped-def]
         def save(kb: str | None, note: str, *form: Any) -> tuple[Any, ...]:
@@ -234,7 +236,13 @@ FORM_FIELDS = [
     "max_new_tokens",
     "grounding",
     "quote_lead",
+    "closing_line",
 ]
+
+
+def _advice(notes: list[str]) -> str:
+    """What the customer will not reliably see, under a check's or a trial's verdict."""
+    return "".join(f"\n\n⚠ {escape_markdown(note)}" for note in notes)
 
 
 def _picker() -> dict[str, Any]:
@@ -271,6 +279,11 @@ def _template_form() -> dict[str, Any]:
         elem_id="prompt-grounding",
     )
     c["quote_lead"] = gr.Textbox(label="Line before a quoted answer", max_lines=1, elem_id="prompt-quote-lead")
+    c["closing_line"] = gr.Textbox(
+        label="Closing line (added to the end of every answer, whoever wrote it; e.g. a sign-off)",
+        max_lines=1,
+        elem_id="prompt-closing-line",
+    )
     c["no_answer"] = gr.Textbox(
         label="No-answer reply (sent without calling the model when nothing relevant is found; add a handoff)",
         lines=2,
@@ -280,24 +293,8 @@ def _template_form() -> dict[str, Any]:
 
 
 def _examples_editor() -> dict[str, Any]:
-    gr.Markdown("**Few-shot examples** (sent to the model as earlier chat turns)")
-    c: dict[str, Any] = {}
-    c["examples"] = gr.Dataframe(
-        headers=EXAMPLE_COLUMNS,
-        datatype=["str", "str", "str"],
-        type="array",
-        interactive=True,
-        wrap=True,
-        column_count=3,
-        elem_id="prompt-examples",
-    )
-    with gr.Row():
-        c["row"] = gr.Number(label="Example #", value=1, precision=0, minimum=1, elem_id="example-row", scale=1)
-        c["add"] = gr.Button("Add example", elem_id="example-add")
-        c["up"] = gr.Button("Move up", elem_id="example-up")
-        c["down"] = gr.Button("Move down", elem_id="example-down")
-        c["remove"] = gr.Button("Remove", elem_id="example-remove")
-    return c
+    editor = ExamplesForm()
+    return {"examples": editor.rows, "examples_form": editor}
 
 
 def _trials() -> dict[str, Any]:
@@ -345,20 +342,3 @@ def _problems(problems: list[str]) -> str:
 def _trial(title: str, trial: Any) -> str:
     flag = "" if trial.answered else " *(no relevant document: the no-answer reply)*"
     return f"#### {escape_markdown(title)}{flag}\n\n{render_answer(trial.answer, trial.sources)}"
-
-
-def _move(rows: list[list[Any]] | None, index: int, step: int) -> tuple[Any, ...]:
-    rows = [list(r) for r in rows or []]
-    target = index + step
-    if not 0 <= index < len(rows) or not 0 <= target < len(rows):
-        return rows, index + 1
-    rows[index], rows[target] = rows[target], rows[index]
-    return rows, target + 1
-
-
-def _remove(rows: list[list[Any]] | None, number: float | None) -> list[list[Any]]:
-    rows = [list(r) for r in rows or []]
-    index = int(number or 1) - 1
-    if 0 <= index < len(rows):
-        del rows[index]
-    return rows or [["", "", ""]]

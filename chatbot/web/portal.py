@@ -1,5 +1,7 @@
 """Putting the chat inside a company portal: /widget.js (a floating button that opens /embed in an iframe)
-and the Content-Security-Policy that lets only the configured portal origins frame the chat."""
+and the Content-Security-Policy that lets only the allowed portal origins frame the chat."""
+
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import Response as PlainResponse
@@ -53,15 +55,15 @@ def build_portal_router(portal: PortalSettings) -> APIRouter:
     return router
 
 
-def frame_policy(portal: PortalSettings):  # type: ignore[no-untyped-def]
-    """Middleware: /embed may be framed by the portal origins only; every other page by nobody else."""
-    embed_ancestors = " ".join(["'self'", *portal.allowed_origins])
+def frame_policy(allowed_origins: Callable[[], list[str]]):  # type: ignore[no-untyped-def]
+    """Middleware: /embed may be framed by the portal origins allowed at the time of the request (settings' and
+    the admins', see PortalOriginStore); every other page by nobody else."""
 
     async def add_policy(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
         root = request.scope.get("root_path", "")  # read before the mounted apps rewrite the scope
         embedded = request.url.path.removeprefix(root).startswith("/embed")
         response = await call_next(request)
-        ancestors = embed_ancestors if embedded else "'self'"
+        ancestors = " ".join(["'self'", *allowed_origins()]) if embedded else "'self'"
         response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
