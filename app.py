@@ -15,16 +15,13 @@ logger = logging.getLogger("ragdesk")
 
 
 def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
-    """FastAPI app with the API routes and the Gradio UI mounted at /."""
-    import gradio as gr
+    """FastAPI app with the API routes, and the Gradio pages mounted: the customer's at /."""
     from fastapi import FastAPI
 
-    from chatbot.access.admin_login import admin_from_header, admin_login
-    from chatbot.ui.pages import SOURCES_CSS, ChatUI
-    from chatbot.ui.strings import I18N
     from chatbot.web.openai_api import build_openai_router
     from chatbot.web.portal import build_portal_router, frame_policy
     from chatbot.web.rest_api import build_api_router, register_error_handlers, time_requests
+    from chatbot.web.serving import Draining
     from chatbot.web.upload_limit import UploadLimit
 
     settings = services.settings
@@ -34,9 +31,23 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
     api.include_router(build_portal_router(settings.portal))
     register_error_handlers(api)
     api.middleware("http")(time_requests)
-    api.middleware("http")(frame_policy(settings.portal))
+    api.state.draining = Draining()
+    api.middleware("http")(api.state.draining.middleware())
+    api.middleware("http")(frame_policy(services.portal_origins.origins))
     api.add_middleware(UploadLimit, max_bytes=settings.max_upload_mb * 2**20)
-    ui = ChatUI(services, pipeline)
+    return mount_pages(api, services, pipeline)
+
+
+def mount_pages(api, services, pipeline):  # type: ignore[no-untyped-def]
+    """The admin's tabs at /admin (behind the admin login), the portal widget at /embed, the customer's chat at /."""
+    import gradio as gr
+
+    from chatbot.access.admin_login import admin_from_header, admin_login
+    from chatbot.ui.pages import SOURCES_CSS, ChatUI
+    from chatbot.ui.strings import I18N
+
+    settings = services.settings
+    ui = ChatUI(services, pipeline, title=settings.portal.title)
     admin = ui.build_admin().queue(default_concurrency_limit=16)
     gr.mount_gradio_app(
         api,
@@ -48,13 +59,15 @@ def build_web_app(services, pipeline):  # type: ignore[no-untyped-def]
         auth_dependency=admin_from_header(settings),
         auth_message="RAGDesk administration",
         css=SOURCES_CSS,
+        theme=ui.theme,
         i18n=I18N,
         max_file_size=f"{settings.max_file_mb}mb",  # the Knowledge tab's uploads, refused as they stream in
     )
     embed = ui.build_embed().queue(default_concurrency_limit=16)
-    gr.mount_gradio_app(api, embed, path="/embed", footer_links=[], show_error=False, css=ui.embed_css, i18n=I18N)
+    page = {"footer_links": [], "show_error": False, "theme": ui.theme, "i18n": I18N}
+    gr.mount_gradio_app(api, embed, path="/embed", css=ui.embed_css, **page)
     customer = ui.build().queue(default_concurrency_limit=16)
-    return gr.mount_gradio_app(api, customer, path="/", footer_links=[], show_error=False, css=SOURCES_CSS, i18n=I18N)
+    return gr.mount_gradio_app(api, customer, path="/", css=SOURCES_CSS, **page)
 
 
 def ingest_samples_if_empty(services, pipeline) -> None:  # type: ignore[no-untyped-def]
@@ -122,11 +135,23 @@ def main(argv: list[str] | None = None) -> int:
     ingest_samples_if_empty(services, pipeline)
     if args.prepare_only:
         return 0
+    serve(services, pipeline)
+    return 0
+
+
+def serve(services, pipeline) -> None:  # type: ignore[no-untyped-def]
+    """Serve until SIGTERM or Ctrl-C; then drain within the shutdown grace period (chatbot/web/serving.py)."""
     import uvicorn
 
+    from chatbot.web.serving import GracefulServer
+
+    settings = services.settings
+    app = build_web_app(services, pipeline)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    server = GracefulServer(config, app.state.draining, settings.shutdown_grace_s, services.chat.interrupt_answers)
     logger.info("serving on http://%s:%s", settings.host, settings.port)
-    uvicorn.run(build_web_app(services, pipeline), host=settings.host, port=settings.port, log_level="warning")
-    return 0
+    server.run()
+    logger.info("stopped")
 
 
 if __name__ == "__main__":

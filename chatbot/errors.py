@@ -5,6 +5,7 @@ escapes is internal: logged with its traceback, and the person sees a generic ap
 from knowledge.errors import RagdeskError
 
 __all__ = [
+    "AnswerStoppedError",
     "ConversationNotFoundError",
     "InvalidFeedbackError",
     "InvalidIdentityError",
@@ -12,6 +13,7 @@ __all__ = [
     "InvalidTemplateError",
     "ModelUnavailableError",
     "RagdeskError",
+    "ServerStoppingError",
     "TemplateVersionNotFoundError",
 ]
 
@@ -26,6 +28,14 @@ class ConversationNotFoundError(RagdeskError):
 
 class ModelUnavailableError(RagdeskError):
     """The language model could not produce an answer."""
+
+
+class ServerStoppingError(ModelUnavailableError):
+    """The server is shutting down: the answer being written was stopped (nothing of it saved)."""
+
+
+class AnswerStoppedError(RagdeskError):
+    """The customer stopped the answer before any of it was written (nothing saved)."""
 
 
 class InvalidFeedbackError(RagdeskError):

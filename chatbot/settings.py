@@ -175,9 +175,13 @@ class PortalSettings(BaseModel):
         default_factory=list,
         description='Portal origins that may frame /embed, as JSON (e.g. ["https://portal.example.com"]).',
     )
-    title: str = Field("Help", description="Title of the embedded chat.")
+    title: str = Field("Help", description="The company's name for the chat: the chat page's and the widget's title.")
     greeting: str = Field("Hi! How can we help you today?", description="First message of the embedded chat.")
-    theme_color: str = Field("#2563eb", pattern=r"^#[0-9a-fA-F]{6}$", description="Colour of the chat button.")
+    theme_color: str = Field(
+        "#2563eb",
+        pattern=r"^#[0-9a-fA-F]{6}$",
+        description="The company's colour: buttons and accents of every page, the widget's button and its chat.",
+    )
     kb: str | None = Field(None, description="Knowledge base of the embedded chat; empty means the default.")
 
 
@@ -193,6 +197,13 @@ class Settings(KnowledgeSettings):
     host: str = Field("127.0.0.1", description="Address the web server binds to.")
     port: int = Field(7860, ge=1, le=65535, description="Port the web server listens on.")
     root_path: str = Field("", description="Path prefix when served behind a reverse proxy (e.g. /support).")
+    shutdown_grace_s: float = Field(
+        10.0,
+        ge=0,
+        le=600,
+        description="On SIGTERM: seconds that answers being written may take to finish; the rest are stopped "
+        "(nothing half is saved) and the server exits.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or as JSON objects.")
     models_dir: Path | None = Field(

@@ -109,6 +109,7 @@ def test_widget_in_a_portal_page_chats_as_the_signed_in_user(portal, tmp_path: P
         frame.locator("#question textarea").fill(QUESTION)
         frame.locator("#send").click()
         frame.locator("#chat").get_by_text("returns-and-refunds.md").first.wait_for()
+        expect(frame.locator("#send")).to_be_enabled()  # the answer is complete (its sources show before it is)
         page.screenshot(path=str(tmp_path / "widget.png"))
         frame.locator("#chat").get_by_label("Feedback").last.click()
         frame.locator("#chat button.extra-feedback-option", has_text="Wrong answer").last.dispatch_event("click")
@@ -160,3 +161,52 @@ def test_a_page_from_another_origin_cannot_frame_the_chat(portal) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_widget_is_a_compact_chat_in_the_company_s_colour(portal, tmp_path: Path) -> None:
+    """At the widget's default 400×620: the messages and the question box in view, the conversations behind a
+    menu, the greeting without rating buttons; the chat page, the widget's button and its chat in one colour."""
+    from playwright.sync_api import expect, sync_playwright
+
+    app_url, portal_url, folder = portal
+    (folder / "plain.html").write_text(  # pasted as the Access tab shows it: no token, no colour of its own
+        f'<!doctype html><html><body><h1>Portal</h1><script src="{app_url}/widget.js" defer></script></body></html>'
+    )
+    company_blue = "rgb(37, 99, 235)"  # RAGDESK_PORTAL__THEME_COLOR's default, #2563eb
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page, frame = open_widget(browser, f"{portal_url}/plain.html")
+        expect(page.locator("#ragdesk-button")).to_have_css("background-color", company_blue)
+        frame.locator("#chat").get_by_text("How can we help").wait_for()
+        expect(frame.locator("#send")).to_be_enabled()
+        expect(frame.locator("#send")).to_have_css("background-color", company_blue)
+        assert frame.locator("#chat button").count() == 0  # the greeting: nothing to rate, copy or flag
+        window = page.locator("#ragdesk-frame").bounding_box()
+        for element in ("#question textarea", "#send", "#chat"):
+            box = frame.locator(element).bounding_box()
+            assert box is not None
+            assert window["y"] <= box["y"]
+            assert box["y"] + box["height"] <= window["y"] + window["height"], element  # in view, no scrolling
+        menu = frame.locator("#conversations").bounding_box()
+        assert menu is not None
+        assert menu["x"] + menu["width"] <= window["x"]  # behind the menu, off to the side
+        page.screenshot(path=str(tmp_path / "widget-compact.png"))
+
+        frame.locator("#question textarea").fill(QUESTION)
+        frame.locator("#send").click()
+        frame.locator("#chat").get_by_text("returns-and-refunds.md").first.wait_for()
+        expect(frame.locator("#send")).to_be_enabled()
+        assert frame.locator("#chat").get_by_label("Feedback").count() == 1  # the answer can be rated
+        frame.get_by_role("button", name="Toggle Sidebar").click()
+        frame.locator("#conversations").get_by_text(QUESTION).wait_for()
+        page.wait_for_timeout(1000)  # the menu slides in
+        page.screenshot(path=str(tmp_path / "widget-menu.png"))
+        opened = frame.locator("#conversations").bounding_box()
+        assert opened is not None
+        assert opened["x"] >= window["x"], (opened, window)
+
+        chat_page = browser.new_page()
+        chat_page.goto(app_url)
+        expect(chat_page.locator("#send")).to_be_enabled()
+        expect(chat_page.locator("#send")).to_have_css("background-color", company_blue)
+        browser.close()

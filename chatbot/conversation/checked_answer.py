@@ -20,6 +20,7 @@ class CheckedAnswer:
     stopped: bool = False  # the refuse policy stopped the answer at an unsupported sentence
     quoted: bool = False  # the answer is the passages' own sentences (quote policy, or nothing written was kept)
     gap: str | None = None  # why the passages cannot answer the question (nothing was written then)
+    cut_short: bool = False  # the customer pressed Stop: the answer is what was written until then
 
     @property
     def dropped(self) -> list[CheckedSentence]:

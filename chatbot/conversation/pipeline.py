@@ -9,6 +9,7 @@ render the events.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from chatbot.conversation.chain import build_answer_chain, build_condense_chain
@@ -38,7 +40,13 @@ from chatbot.conversation.turns import (
     TurnEvent,
     TurnResult,
 )
-from chatbot.errors import InvalidQuestionError, ModelUnavailableError, RagdeskError
+from chatbot.errors import (
+    AnswerStoppedError,
+    InvalidQuestionError,
+    ModelUnavailableError,
+    RagdeskError,
+    ServerStoppingError,
+)
 from chatbot.llm.factory import LanguageModel
 from knowledge import metrics
 from knowledge.keyword import tokenize
@@ -46,6 +54,7 @@ from knowledge.retriever import Source, best_relevance
 from knowledge.service import KnowledgeService
 
 logger = logging.getLogger(__name__)
+RESTARTING = "The assistant is restarting and could not finish this answer. Please ask again in a moment."
 
 Answer = tuple[CheckedAnswer, str]  # (what the customer was shown, the reasoning held back)
 
@@ -57,6 +66,7 @@ class TurnRequest:
     history: BaseChatMessageHistory  # earlier turns are read from it; this turn is added to it at the end
     template: AssistantTemplate
     template_version: int | None = None
+    stop: threading.Event | None = None  # set when the customer presses Stop: the answer ends where it is
 
 
 class TurnPipeline:
@@ -75,6 +85,7 @@ class TurnPipeline:
         self._fitter = fitter
         self._grounding = grounding
         self._quotes = quotes
+        self._stopping = threading.Event()  # set when the server shuts down: answers being written end
         self._languages = frozenset(languages)  # the languages the model writes answers in
         self._max_question_chars = max_question_chars
         self._condense = build_condense_chain(model.chat)
@@ -109,13 +120,12 @@ class TurnPipeline:
         sources = [Source.from_document(d) for d in documents] if answered else []
         retrieval_s = clock.elapsed()
         yield SourcesFound(sources, standalone)
-        refusal: str | None = NO_RELEVANT_PASSAGE
-        reasoning, answer = "", CheckedAnswer()
+        reasoning, answer = "", CheckedAnswer(gap=NO_RELEVANT_PASSAGE)
         if answered:
             inputs = self._fitter.inputs(template, request.kb, memory, documents, question)
-            turn = _Answering(template, inputs, [d.page_content for d in documents], question, _leads(replies, sources))
-            answer, reasoning = yield from clock.timed(self._closed(self._answer(turn), replies.closing))
-            refusal = _refusal(answer)
+            turn = _Answering(template, inputs, documents, question, _leads(replies, sources), request.stop)
+            answer, reasoning = yield from clock.timed(self._closed(self._answer(turn), replies.closing, request.stop))
+        refusal = _refusal(answer)
         if refusal:  # nothing relevant, or nothing fit to show: the handoff reply, in the customer's language
             yield AnswerDelta(replies.no_answer)
         result = TurnResult(
@@ -131,6 +141,7 @@ class TurnPipeline:
             grounding_policy=template.grounding_policy if answered else "off",
             checked=tuple(answer.verdicts),
             language=language,
+            stopped=answer.cut_short,
         )
         self._save(request.history, result)
         _record(request.kb, result, clock.deltas)
@@ -165,9 +176,15 @@ class TurnPipeline:
         return rewritten
 
     @staticmethod
-    def _closed(answering: Generator[AnswerDelta, None, Answer], closing: str) -> Generator[AnswerDelta, None, Answer]:
-        """The answer with the template's closing line after it, whoever wrote it (not after a handoff)."""
+    def _closed(
+        answering: Generator[AnswerDelta, None, Answer], closing: str, stop: threading.Event | None
+    ) -> Generator[AnswerDelta, None, Answer]:
+        """The answer with the template's closing line after it, whoever wrote it (not after a handoff). Stopped
+        by the customer: what was written so far is the answer; stopped before any was, nothing is saved."""
         answer, reasoning = yield from answering
+        answer.cut_short = stop is not None and stop.is_set()
+        if answer.cut_short and not answer.shown:
+            raise AnswerStoppedError("You stopped the answer before it began.")
         if closing and _refusal(answer) is None:
             answer.shown = f"{answer.shown}\n\n{closing}"
             yield AnswerDelta(f"\n\n{closing}")
@@ -180,7 +197,7 @@ class TurnPipeline:
         check kept nothing the model wrote (policy trim)."""
         template, policy, reasoning = turn.template, turn.template.grounding_policy, list[str]()
         if policy == "off":
-            with closing(self._visible(template, turn.inputs, reasoning)) as pieces:
+            with closing(self._visible(template, turn.inputs, reasoning, turn.stop)) as pieces:
                 answer = yield from unchecked(pieces)
             return answer, "".join(reasoning)
         evidence = self._grounding.evidence(turn.passages, turn.question)
@@ -189,7 +206,7 @@ class TurnPipeline:
             return CheckedAnswer(gap=gap), ""
         answer = CheckedAnswer()
         if policy != "quote":
-            with closing(self._visible(template, turn.inputs, reasoning)) as pieces:  # "refuse" may stop early
+            with closing(self._visible(template, turn.inputs, reasoning, turn.stop)) as pieces:  # "refuse" may stop
                 answer = yield from checked(pieces, evidence, policy)
         if not answer.shown and policy in ("quote", "trim"):
             quote = self._quotes.pick(evidence)
@@ -201,11 +218,11 @@ class TurnPipeline:
         return answer, "".join(reasoning)
 
     def _visible(
-        self, template: AssistantTemplate, inputs: dict[str, object], reasoning: list[str]
+        self, template: AssistantTemplate, inputs: dict[str, object], reasoning: list[str], stop: threading.Event | None
     ) -> Generator[str, None, None]:
         """The answer text the model streams; with chain-of-thought, only what is inside its answer tags (the
         reasoning is appended to `reasoning` once the model is done)."""
-        stream = self._model_stream(build_answer_chain(self._model.chat, template).stream(inputs))
+        stream = self._model_stream(build_answer_chain(self._model.chat, template).stream(inputs), stop)
         if not template.chain_of_thought:
             yield from stream
             return
@@ -220,12 +237,24 @@ class TurnPipeline:
         if answer.startswith(released) and len(answer) > len(released):
             yield answer[len(released) :]
 
-    @staticmethod
-    def _model_stream(chunks: Iterator[BaseMessage]) -> Iterator[str]:
+    def interrupt_answers(self) -> None:
+        """Shutting down: every answer being written stops at its next token with ServerStoppingError (nothing of
+        it is saved; the model's slot is freed), and no new one starts."""
+        self._stopping.set()
+
+    def _model_stream(self, chunks: Iterator[BaseMessage], stop: threading.Event | None) -> Iterator[str]:
+        """The model's text; it ends early when the customer stops it (closing the stream frees the model's slot)."""
         with _model_failures("The assistant could not finish this answer. Please try again."):
-            for chunk in chunks:
-                if chunk.text:
-                    yield chunk.text
+            try:
+                for chunk in chunks:
+                    if self._stopping.is_set():
+                        raise ServerStoppingError(RESTARTING)
+                    if stop is not None and stop.is_set():
+                        return
+                    if chunk.text:
+                        yield chunk.text
+            finally:
+                getattr(chunks, "close", lambda: None)()  # now, not when collected: the model's slot is freed
 
 
 @dataclass(frozen=True)
@@ -234,9 +263,14 @@ class _Answering:
 
     template: AssistantTemplate
     inputs: dict[str, object]
-    passages: list[str]
+    documents: list[Document]
     question: str
     leads: Callable[[int], str]  # passage number → the line before a quote from it
+    stop: threading.Event | None = None
+
+    @property
+    def passages(self) -> list[str]:
+        return [d.page_content for d in self.documents]
 
 
 def _leads(replies: Replies, sources: list[Source]) -> Callable[[int], str]:

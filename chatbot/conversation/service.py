@@ -3,6 +3,7 @@ pipeline, either in a stored conversation or with a history the caller keeps."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator, Iterator
 
 from langchain_core.messages import BaseMessage
@@ -64,15 +65,18 @@ class ChatService:
         """The question, stripped; InvalidQuestionError when it is empty or too long."""
         return self._pipeline.validate(question)
 
-    def stream_answer(self, owner: str, conversation_id: str, question: str) -> Generator[TurnEvent, None, None]:
-        """Ask in a stored conversation: the turn is saved to it when the answer is complete. The question is checked,
-        and titles a new conversation, before the first event (InvalidQuestionError is raised here)."""
+    def stream_answer(
+        self, owner: str, conversation_id: str, question: str, stop: threading.Event | None = None
+    ) -> Generator[TurnEvent, None, None]:
+        """Ask in a stored conversation: the turn is saved to it when the answer is complete, or when `stop` is set
+        (the customer's Stop: what was written so far). The question is checked, and titles a new conversation,
+        before the first event (InvalidQuestionError is raised here)."""
         question = self._pipeline.validate(question)
         conversation = self._conversations.get(owner, conversation_id)
         self._conversations.title_untitled(owner, conversation_id, question)
         version = self._templates.active(conversation.kb)
         history = self._conversations.history(owner, conversation_id)
-        request = TurnRequest(conversation.kb, question, history, version.template, version.version)
+        request = TurnRequest(conversation.kb, question, history, version.template, version.version, stop)
         return self._pipeline.run(request)
 
     def stream_reply(
@@ -95,6 +99,10 @@ class ChatService:
             template = template.model_copy(update={"temperature": temperature})
         request = TurnRequest(kb, question, PassingHistory(history), template, version.version)
         return self._pipeline.run(request)
+
+    def interrupt_answers(self) -> None:
+        """Shutting down: answers being written stop now, nothing half of them is saved, and no new one starts."""
+        self._pipeline.interrupt_answers()
 
     def answer(self, owner: str, conversation_id: str, question: str) -> TurnResult:
         """The non-streaming form of stream_answer."""

@@ -77,6 +77,7 @@ class TurnResult:
     grounding_policy: str = "off"
     checked: tuple[CheckedSentence, ...] = ()  # every sentence the model wrote, with the check's verdict
     language: str = "en"  # the question's: zh, en or other
+    stopped: bool = False  # the customer stopped the answer; it is what was written until then
 
     @property
     def answered(self) -> bool:
@@ -114,6 +115,8 @@ class TurnResult:
             extras["refusal"] = self.refusal
         if self.reasoning:
             extras["reasoning"] = self.reasoning
+        if self.stopped:
+            extras["stopped"] = True
         if self.grounding_policy != "off":
             extras["grounding"] = {"policy": self.grounding_policy, "sentences": [asdict(s) for s in self.checked]}
         return extras
@@ -135,6 +138,7 @@ class Turn:
     refusal: str | None = None
     checked: tuple[CheckedSentence, ...] = ()
     language: str = "en"
+    stopped: bool = False
 
     @property
     def dropped(self) -> list[CheckedSentence]:
@@ -171,6 +175,7 @@ def turns_from_messages(messages: list[BaseMessage]) -> list[Turn]:
                 refusal=extra.get("refusal"),
                 checked=tuple(_checked(s) for s in extra.get("grounding", {}).get("sentences", [])),
                 language=str(extra.get("language", "en")),
+                stopped=bool(extra.get("stopped", False)),
             )
         )
     return turns

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -30,6 +31,7 @@ class ChatPanel:
     def __init__(self, chat: ChatService, portal: PortalSettings) -> None:
         self.chat = chat
         self.portal = portal
+        self._stops: dict[str, threading.Event] = {}  # the browser session's answer being written → its Stop
 
     def render(self, blocks: gr.Blocks, tab: gr.Tab | None, embed: bool = False) -> None:
         """The chat on a page: in the admin's Chat tab (`tab`), on the customer page, or compact in the widget."""
@@ -38,23 +40,22 @@ class ChatPanel:
         # portal's token was refused.
         owner = gr.State("")
         conversation = gr.State(None)
-        with gr.Row():
-            with gr.Column(scale=1, min_width=200):
-                kb, new_button, conversations, delete_button = _conversation_column(embed)
-            with gr.Column(scale=3):
-                chatbot, question, send = _chat_column(embed)
+        kb, new_button, conversations, delete_button, chatbot, question, send, stop = _layout(embed)
         load = self._on_embed_load if embed else self._on_load
-        opened = blocks.load(load, [browser_id], [browser_id, owner, conversations, conversation, chatbot, kb])
-        opened.then(lambda: gr.Button(interactive=True), None, [send])
+        opened = blocks.load(
+            load, [browser_id], [browser_id, owner, conversations, conversation, chatbot, kb], show_progress="hidden"
+        )
+        opened.then(lambda: gr.Button(interactive=True), None, [send], queue=False, show_progress="hidden")
         if tab is not None:  # knowledge bases may have changed in the admin tabs meanwhile
             tab.select(self._kb_choices, [kb], [kb])
         kb.input(self._on_kb, [owner], [conversations, conversation, chatbot])
         chat_outputs = [chatbot, question, conversation, conversations]
-        controls = [send, question]
+        controls = [send, question, stop]
         for trigger in (send.click, question.submit):  # while one answer is written, no second question is sent
             answering = trigger(_answering, None, controls, queue=False)
             answering = answering.then(self._on_send, [question, owner, conversation, chatbot, kb], chat_outputs)
             answering.then(_ready, None, controls, queue=False)
+        stop.click(self._on_stop, None, None, queue=False)
         new_button.click(self._on_new, [owner, kb], [conversations, conversation, chatbot])
         conversations.input(self._on_switch, [owner, conversations, kb], [conversation, chatbot, kb])
         delete_button.click(self._on_delete, [owner, conversation], [conversations, conversation, chatbot])
@@ -85,7 +86,8 @@ class ChatPanel:
         listed = self.chat.list_conversations(owner)
         if not listed:
             greeting = f"Hi {name}! {self.portal.greeting}" if name else self.portal.greeting
-            shown = [{"role": "assistant", "content": escape_markdown(greeting)}] if greet else []
+            # the widget's greeting is the empty chat's placeholder: not an answer, so nothing to rate or copy
+            shown: Any = gr.Chatbot(value=[], placeholder=escape_markdown(greeting)) if greet else []
             return self._choices(owner, None), None, shown, self._kb_choices(kb)
         latest = listed[0]
         messages = self._messages(owner, latest.id)
@@ -142,7 +144,38 @@ class ChatPanel:
         return self._choices(owner, None), None, []
 
     def _on_send(
-        self, text: str, owner: str, conversation_id: str | None, messages: list[dict[str, Any]], kb: str | None
+        self,
+        text: str,
+        owner: str,
+        conversation_id: str | None,
+        messages: list[dict[str, Any]],
+        kb: str | None,
+        request: gr.Request,
+    ) -> Iterator[tuple[Any, ...]]:
+        """The answer as it is written; the session's Stop button ends it where it is (see _on_stop)."""
+        session = request.session_hash or ""
+        self._stops[session] = stop = threading.Event()
+        try:
+            yield from self._send(text, owner, conversation_id, messages, kb, stop)
+        finally:
+            if self._stops.get(session) is stop:
+                del self._stops[session]
+
+    def _on_stop(self, request: gr.Request) -> None:
+        """Stop: the answer being written in this browser session ends at its next word, and the model's slot is
+        freed; what was written is kept as the answer."""
+        stop = self._stops.get(request.session_hash or "")
+        if stop is not None:
+            stop.set()
+
+    def _send(
+        self,
+        text: str,
+        owner: str,
+        conversation_id: str | None,
+        messages: list[dict[str, Any]],
+        kb: str | None,
+        stop: threading.Event,
     ) -> Iterator[tuple[Any, ...]]:
         if not text.strip():
             yield messages, text, conversation_id, gr.skip()
@@ -155,7 +188,7 @@ class ChatPanel:
         try:
             if conversation_id is None:
                 conversation_id = self.chat.new_conversation(owner, kb).id
-            events = self.chat.stream_answer(owner, conversation_id, text)  # titles a new conversation at once
+            events = self.chat.stream_answer(owner, conversation_id, text, stop)  # titles a new conversation at once
             language = detect_language(text)
             reply["content"] = answer_in_progress("", None, language)
             yield messages, "", conversation_id, self._choices(owner, conversation_id)
@@ -199,6 +232,19 @@ def _not_ready(owner: str | None) -> str:
     return SIGNED_OUT if owner is None else "The chat is still starting. Please send your message again."
 
 
+def _layout(embed: bool) -> tuple[Any, ...]:
+    """Side by side on a page; in the widget, the chat alone, with the conversations behind a menu."""
+    if embed:
+        with gr.Sidebar(label=ui_text("conversations"), open=False, width=260, elem_id="conversation-menu"):
+            column = _conversation_column(embed)
+        return *column, *_chat_column(embed)
+    with gr.Row():
+        with gr.Column(scale=1, min_width=200):
+            column = _conversation_column(embed)
+        with gr.Column(scale=3):
+            return *column, *_chat_column(embed)
+
+
 def _conversation_column(embed: bool) -> tuple[Any, ...]:
     kb = gr.Dropdown(label=ui_text("knowledge_base"), choices=[], elem_id="kb", visible=not embed)
     new_button = gr.Button(ui_text("new_conversation"), elem_id="new-conversation", size="sm")
@@ -210,7 +256,8 @@ def _conversation_column(embed: bool) -> tuple[Any, ...]:
 def _chat_column(embed: bool) -> tuple[Any, ...]:
     chatbot = gr.Chatbot(
         label=ui_text("assistant"),
-        height=420 if embed else 560,
+        show_label=not embed,
+        height="calc(100vh - 160px)" if embed else 560,  # the widget's frame: the question box always in view
         elem_id="chat",
         buttons=["copy"],
         feedback_options=FEEDBACK_OPTIONS,
@@ -223,10 +270,12 @@ def _chat_column(embed: bool) -> tuple[Any, ...]:
             scale=6,
             elem_id="question",
             max_lines=6,
+            min_width=120,
         )
         # enabled once the page's load event has told the server who is chatting
-        send = gr.Button(ui_text("send"), variant="primary", scale=1, elem_id="send", interactive=False)
-    return chatbot, question, send
+        send = gr.Button(ui_text("send"), variant="primary", scale=1, min_width=64, elem_id="send", interactive=False)
+        stop = gr.Button(ui_text("stop"), variant="stop", scale=1, min_width=64, elem_id="stop", visible=False)
+    return chatbot, question, send, stop
 
 
 def _shown(events: Generator[TurnEvent, None, None], reply: dict[str, Any], language: str) -> Iterator[None]:
@@ -247,8 +296,9 @@ def _shown(events: Generator[TurnEvent, None, None], reply: dict[str, Any], lang
 
 
 def _answering() -> tuple[Any, ...]:
-    return gr.Button(interactive=False), gr.Textbox(interactive=False)
+    """Send and the box wait while the answer is written; Stop shows."""
+    return gr.Button(interactive=False), gr.Textbox(interactive=False), gr.Button(visible=True)
 
 
 def _ready() -> tuple[Any, ...]:
-    return gr.Button(interactive=True), gr.Textbox(interactive=True)
+    return gr.Button(interactive=True), gr.Textbox(interactive=True), gr.Button(visible=False)

@@ -167,6 +167,7 @@ def page_status(found: ConversationPage, query: ConversationQuery) -> str:
 def turn_markdown(number: int, turn: Turn, rating: tuple[str, str] | None) -> str:
     flags = [f"template v{turn.template_version}" if turn.template_version is not None else "", turn.mode]
     flags.append(LANGUAGES.get(turn.language, ""))
+    flags.append("stopped by the customer" if turn.stopped else "")
     parts = [f"#### Turn {number} · {' · '.join(f for f in flags if f)}"]
     parts.append(f"**Customer:** {escape_markdown(turn.question)}")
     if turn.reasoning:

@@ -12,16 +12,10 @@ from chatbot.ui.conversations_tab import ConversationsTab
 from chatbot.ui.knowledge_tab import KnowledgeTab, Uploader
 from chatbot.ui.prompts_tab import PromptsTab
 from chatbot.ui.rendering import escape_markdown
+from chatbot.ui.theme import brand_override_js, brand_theme
 
 SOURCES_CSS = "details.source[open] .source-preview { display: none; }"  # an opened passage shows its start once
-EMBED_COLOR_JS = """() => {
-  const color = new URLSearchParams(window.location.search).get("color") || "";
-  if (/^#[0-9a-fA-F]{6}$/.test(color)) {
-    const style = document.createElement("style");
-    style.textContent = `#send { background: ${color} !important; }`;
-    document.head.appendChild(style);
-  }
-}"""
+EMBED_CSS = ".gradio-container { padding: 4px 8px !important; } #embed-title h3 { margin: 2px 0 !important; }"
 
 
 class ChatUI:
@@ -31,7 +25,7 @@ class ChatUI:
         chat = services.chat
         self.portal = services.settings.portal
         self.chat_panel = ChatPanel(chat, self.portal)
-        self.access_tab = AccessTab(services.api_keys, lambda: chat.default_kb)
+        self.access_tab = AccessTab(services.api_keys, lambda: chat.default_kb, services.portal_origins)
         self.knowledge_tab = KnowledgeTab(services.knowledge, uploader, lambda: chat.default_kb)
         self.prompts_tab = PromptsTab(services.templates, services.drafts, chat)
         self.conversations_tab = ConversationsTab(services.conversations)
@@ -67,14 +61,19 @@ class ChatUI:
         with gr.Blocks(title=self.portal.title) as blocks:
             title = gr.Markdown(f"### {escape_markdown(self.portal.title)}", elem_id="embed-title")
             self.chat_panel.render(blocks, None, embed=True)
-            blocks.load(self._embed_title, None, [title])
-            blocks.load(None, None, None, js=EMBED_COLOR_JS)
+            blocks.load(self._embed_title, None, [title], queue=False, show_progress="hidden")
+            blocks.load(None, None, None, js=brand_override_js())
         return blocks
 
     @property
     def embed_css(self) -> str:
-        """The widget's colour on the embedded page (Gradio 6 takes css when the page is mounted)."""
-        return f"#send {{ background: {self.portal.theme_color}; color: white; }} {SOURCES_CSS}"
+        """The widget's compact page (Gradio 6 takes css when the page is mounted)."""
+        return f"{EMBED_CSS} {SOURCES_CSS}"
+
+    @property
+    def theme(self) -> gr.themes.Base:
+        """The company's colour on every page."""
+        return brand_theme(self.portal.theme_color)
 
     def _embed_title(self, request: gr.Request) -> str:
         return f"### {escape_markdown(request.query_params.get('title') or self.portal.title)}"

@@ -10,6 +10,7 @@ TEXT = {
     "en": {
         "placeholder": "Ask about returns, shipping, warranty, your account…",
         "send": "Send",
+        "stop": "Stop",
         "new_conversation": "New conversation",
         "conversations": "Conversations",
         "delete_conversation": "Delete conversation",
@@ -19,6 +20,7 @@ TEXT = {
     "zh": {
         "placeholder": "请输入您的问题：退货、配送、保修、账户…",
         "send": "发送",
+        "stop": "停止",
         "new_conversation": "新对话",
         "conversations": "对话记录",
         "delete_conversation": "删除对话",

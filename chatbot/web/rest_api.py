@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from chatbot.access.api_keys import Caller
 from chatbot.conversation.service import final
 from chatbot.conversation.turns import AnswerDelta, SourcesFound, TurnEvent, TurnResult
-from chatbot.errors import ConversationNotFoundError, RagdeskError
+from chatbot.errors import ConversationNotFoundError, ModelUnavailableError, RagdeskError
 from chatbot.services import Services
 from chatbot.web.api_auth import authenticator, owner_of
 from chatbot.web.validation import Text
@@ -208,12 +208,16 @@ def _document_routes(router: APIRouter, services: Services, uploader: Any, Admin
 
 def register_error_handlers(app: Any) -> None:
     """RagdeskError messages are safe to show: 404 for what does not exist (or is not yours), 422 for a name that
-    cannot be used, 400 otherwise."""
+    cannot be used, 503 when the model cannot answer now, 400 otherwise."""
 
     async def handle(request: Request, error: Exception) -> JSONResponse:
         status = 404 if isinstance(error, NOT_FOUND) else 422 if isinstance(error, UNPROCESSABLE) else 400
+        headers = {}
+        if isinstance(error, ModelUnavailableError):  # the model failed, or the server is restarting: ask again
+            status, headers = 503, {"Retry-After": "30"}
         metrics.ERRORS.labels(type=type(error).__name__, where="api").inc()
-        return JSONResponse({"error": type(error).__name__, "message": str(error)}, status_code=status)
+        body = {"error": type(error).__name__, "message": str(error)}
+        return JSONResponse(body, status_code=status, headers=headers)
 
     async def invalid(request: Request, error: Exception) -> Response:
         """FastAPI's 422, without echoing the input back: it may be the very text that cannot be encoded."""
