@@ -6,6 +6,8 @@ from knowledge.errors import RagdeskError
 
 __all__ = [
     "AnswerStoppedError",
+    "BusyError",
+    "ConversationBusyError",
     "ConversationNotFoundError",
     "InvalidFeedbackError",
     "InvalidIdentityError",
@@ -32,6 +34,18 @@ class ModelUnavailableError(RagdeskError):
 
 class ServerStoppingError(ModelUnavailableError):
     """The server is shutting down: the answer being written was stopped (nothing of it saved)."""
+
+
+class BusyError(RagdeskError):
+    """Too many customers at once: the question was not answered (nor stored); ask again after `retry_after_s`."""
+
+    def __init__(self, message: str, retry_after_s: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ConversationBusyError(RagdeskError):
+    """The conversation is already answering a question (a second one sent before the first was answered)."""
 
 
 class AnswerStoppedError(RagdeskError):

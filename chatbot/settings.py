@@ -156,6 +156,24 @@ class ChatSettings(BaseModel):
     )
 
 
+class QueueSettings(BaseModel):
+    answers_at_once: int = Field(
+        4,
+        ge=1,
+        le=256,
+        description="Answers written at the same time; further customers wait in line, told their place.",
+    )
+    max_wait_s: float = Field(
+        60.0,
+        gt=0,
+        description="Longest wait in line: a customer is let in only while the wait, estimated from how long answers "
+        "take, is within it, and gets the busy reply (with the handoff) when it is over.",
+    )
+    max_waiting: int | None = Field(
+        None, ge=0, description="Most customers in line at once; empty means as many as max_wait_s allows."
+    )
+
+
 class AdminSettings(BaseModel):
     password_hash: SecretStr | None = Field(
         None,
@@ -214,6 +232,7 @@ class Settings(KnowledgeSettings):
     )
     llm: LLMSettings = Field(default_factory=LLMSettings, description="Language model.")
     chat: ChatSettings = Field(default_factory=ChatSettings, description="Conversation behaviour.")
+    queue: QueueSettings = Field(default_factory=QueueSettings, description="The line in front of answering.")
     grounding: GroundingSettings = Field(
         default_factory=GroundingSettings, description="Checking answers against the documents."
     )

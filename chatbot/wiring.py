@@ -8,6 +8,7 @@ from sqlalchemy.orm import sessionmaker
 
 from chatbot.access.api_keys import ApiKeyStore
 from chatbot.access.portal_origins import PortalOriginStore
+from chatbot.conversation.admission import AnswerQueue
 from chatbot.conversation.drafts import DraftBench
 from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.history import ConversationStore
@@ -50,7 +51,9 @@ def build_services(
     return Services(
         settings=settings,
         knowledge=knowledge,
-        chat=ChatService(pipeline, knowledge, conversations, templates, settings.default_kb),
+        chat=ChatService(
+            pipeline, knowledge, conversations, templates, settings.default_kb, AnswerQueue(settings.queue)
+        ),
         conversations=conversations,
         templates=templates,
         drafts=DraftBench(pipeline, knowledge, fitter, model),

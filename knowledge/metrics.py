@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 REQUEST_LATENCY = Histogram(
     "ragdesk_request_latency_seconds", "HTTP request latency by route and method.", ["route", "method"]
@@ -43,3 +43,18 @@ ANSWER_MODES = Counter(
     ["kb", "mode", "language"],
 )
 FEEDBACK = Counter("ragdesk_feedback_total", "Feedback on answers.", ["rating"])
+QUEUE_WAITING = Gauge("ragdesk_queue_waiting", "Customers waiting in line for an answer to start.")
+QUEUE_WAIT_SECONDS = Histogram(
+    "ragdesk_queue_wait_seconds",
+    "Time customers waited in line before their answer started.",
+    buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 20, 40, 60, 120),
+)
+QUEUE_ANSWER_SECONDS = Histogram(
+    "ragdesk_queue_answer_seconds",
+    "Time an answer held its place (from start to end).",
+    buckets=(0.5, 1, 2, 5, 10, 20, 40, 80),
+)
+QUEUE_REJECTED = Counter("ragdesk_queue_rejected_total", "Questions refused at once: the line was full (busy reply).")
+QUEUE_TIMED_OUT = Counter(
+    "ragdesk_queue_timed_out_total", "Questions that waited the longest wait in line and got the busy reply."
+)

@@ -40,3 +40,15 @@ def replies_for(template: AssistantTemplate, language: str) -> Replies:
     if language not in CATALOGUE or detect_language(template.no_answer_reply) == language:
         return own
     return CATALOGUE[language]
+
+
+BUSY = {
+    ENGLISH: "Many customers are asking right now, so I cannot answer this at the moment. Please try again in a "
+    "minute, or contact our support team and a person will help you.",
+    CHINESE: "现在咨询的顾客很多，暂时无法回答您的问题。请稍后再试，或联系我们的人工客服，我们会尽快为您处理。",
+}
+
+
+def busy_reply(question: str) -> str:
+    """The busy reply in the language of the customer's question (English unless it is Chinese)."""
+    return BUSY.get(detect_language(question), BUSY[ENGLISH])

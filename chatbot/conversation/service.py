@@ -8,10 +8,13 @@ from collections.abc import Generator, Iterator
 
 from langchain_core.messages import BaseMessage
 
+from chatbot.conversation.admission import AnswerQueue
 from chatbot.conversation.history import Conversation, ConversationStore, PassingHistory
+from chatbot.conversation.messages import busy_reply
 from chatbot.conversation.pipeline import TurnPipeline, TurnRequest
 from chatbot.conversation.template_store import TemplateStore
 from chatbot.conversation.turns import Turn, TurnEvent, TurnResult
+from chatbot.settings import QueueSettings
 from knowledge import metrics
 from knowledge.service import KnowledgeService
 
@@ -24,7 +27,9 @@ class ChatService:
         conversations: ConversationStore,
         templates: TemplateStore,
         default_kb: str,
+        queue: AnswerQueue | None = None,
     ) -> None:
+        self._queue = queue or AnswerQueue(QueueSettings())
         self._pipeline = pipeline
         self._knowledge = knowledge
         self._conversations = conversations
@@ -73,11 +78,12 @@ class ChatService:
         before the first event (InvalidQuestionError is raised here)."""
         question = self._pipeline.validate(question)
         conversation = self._conversations.get(owner, conversation_id)
-        self._conversations.title_untitled(owner, conversation_id, question)
         version = self._templates.active(conversation.kb)
         history = self._conversations.history(owner, conversation_id)
         request = TurnRequest(conversation.kb, question, history, version.template, version.version, stop)
-        return self._pipeline.run(request)
+        events = self._queue.admit(self._pipeline.run(request), busy_reply(question), conversation_id)
+        self._conversations.title_untitled(owner, conversation_id, question)  # let in: the question titles it
+        return events
 
     def stream_reply(
         self,
@@ -98,11 +104,17 @@ class ChatService:
         if temperature is not None:
             template = template.model_copy(update={"temperature": temperature})
         request = TurnRequest(kb, question, PassingHistory(history), template, version.version)
-        return self._pipeline.run(request)
+        return self._queue.admit(self._pipeline.run(request), busy_reply(question))
 
     def interrupt_answers(self) -> None:
-        """Shutting down: answers being written stop now, nothing half of them is saved, and no new one starts."""
+        """Shutting down: answers being written stop now, nothing half of them is saved, no new one starts, and the
+        customers still in line are told to come back."""
+        self._queue.close()
         self._pipeline.interrupt_answers()
+
+    def queue_state(self) -> dict[str, float | int | bool]:
+        """How busy answering is: answering now, waiting in line, whether the line is full."""
+        return self._queue.state()
 
     def answer(self, owner: str, conversation_id: str, question: str) -> TurnResult:
         """The non-streaming form of stream_answer."""

@@ -23,6 +23,14 @@ class SourcesFound:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Many customers at once: this one's place in line (1 = next) and the estimated wait, until answering starts."""
+
+    position: int
+    estimated_s: float
+
+
+@dataclass(frozen=True)
 class AnswerDelta:
     """The next piece of the answer the customer sees."""
 
@@ -122,7 +130,7 @@ class TurnResult:
         return extras
 
 
-TurnEvent = SourcesFound | AnswerDelta | TurnResult
+TurnEvent = Waiting | SourcesFound | AnswerDelta | TurnResult
 
 
 @dataclass(frozen=True)

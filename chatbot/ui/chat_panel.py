@@ -14,11 +14,11 @@ import gradio as gr
 from chatbot.access.identity import browser_visitor, portal_user
 from chatbot.conversation.language import detect_language
 from chatbot.conversation.service import ChatService
-from chatbot.conversation.turns import SourcesFound, TurnEvent, TurnResult
+from chatbot.conversation.turns import SourcesFound, TurnEvent, TurnResult, Waiting
 from chatbot.errors import RagdeskError
 from chatbot.settings import PortalSettings
 from chatbot.ui.rendering import answer_in_progress, escape_markdown, render_answer
-from chatbot.ui.strings import ui_text
+from chatbot.ui.strings import ui_text, waiting_text
 
 logger = logging.getLogger(__name__)
 
@@ -287,6 +287,10 @@ def _shown(events: Generator[TurnEvent, None, None], reply: dict[str, Any], lang
             if isinstance(event, TurnResult):
                 reply["content"] = render_answer(event.answer, event.sources, event.turn, event.language)
                 return
+            if isinstance(event, Waiting):  # many customers at once: the place in line, until answering starts
+                reply["content"] = waiting_text(event.position, event.estimated_s, language)
+                yield
+                continue
             if isinstance(event, SourcesFound):
                 sources = event.sources
             else:

@@ -18,8 +18,14 @@ from pydantic import BaseModel, Field
 
 from chatbot.access.api_keys import Caller
 from chatbot.conversation.service import final
-from chatbot.conversation.turns import AnswerDelta, SourcesFound, TurnEvent, TurnResult
-from chatbot.errors import ConversationNotFoundError, ModelUnavailableError, RagdeskError
+from chatbot.conversation.turns import AnswerDelta, SourcesFound, TurnEvent, TurnResult, Waiting
+from chatbot.errors import (
+    BusyError,
+    ConversationBusyError,
+    ConversationNotFoundError,
+    ModelUnavailableError,
+    RagdeskError,
+)
 from chatbot.services import Services
 from chatbot.web.api_auth import authenticator, owner_of
 from chatbot.web.validation import Text
@@ -83,10 +89,12 @@ def build_api_router(services: Services, uploader: Any) -> APIRouter:
 def _operations_routes(router: APIRouter, services: Services) -> None:
     @router.get("/healthz", tags=["operations"])
     def healthz() -> JSONResponse:
-        """Model, database and vector store: 200 when all answer, 503 otherwise."""
-        checks = services.health()
+        """Model, database, vector store and the line in front of answering: 200 when the stores answer (status
+        "busy" when the line is full: new questions get the busy reply), 503 otherwise."""
+        checks = {**services.health(), "queue": services.chat.queue_state()}
         healthy = checks["database"] == "ok" and checks["vector_store"] == "ok"
-        return JSONResponse({"status": "ok" if healthy else "degraded", **checks}, status_code=200 if healthy else 503)
+        status = ("busy" if checks["queue"]["full"] else "ok") if healthy else "degraded"
+        return JSONResponse({"status": status, **checks}, status_code=200 if healthy else 503)
 
     @router.get("/metrics", tags=["operations"], include_in_schema=False)
     def prometheus() -> Response:
@@ -215,6 +223,10 @@ def register_error_handlers(app: Any) -> None:
         headers = {}
         if isinstance(error, ModelUnavailableError):  # the model failed, or the server is restarting: ask again
             status, headers = 503, {"Retry-After": "30"}
+        elif isinstance(error, BusyError):  # too many customers at once: nothing was answered or stored
+            status, headers = 429, {"Retry-After": str(error.retry_after_s)}
+        elif isinstance(error, ConversationBusyError):
+            status = 409
         metrics.ERRORS.labels(type=type(error).__name__, where="api").inc()
         body = {"error": type(error).__name__, "message": str(error)}
         return JSONResponse(body, status_code=status, headers=headers)
@@ -261,7 +273,9 @@ def _sse(events: Iterator[TurnEvent], conversation_id: str) -> Iterator[str]:
 
     try:
         for item in events:
-            if isinstance(item, SourcesFound):
+            if isinstance(item, Waiting):
+                yield event("queued", {"position": item.position, "estimated_s": round(item.estimated_s, 1)})
+            elif isinstance(item, SourcesFound):
                 sources = [asdict(s) for s in item.sources]
                 yield event("sources", {"conversation_id": conversation_id, "sources": sources})
             elif isinstance(item, AnswerDelta):
