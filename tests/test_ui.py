@@ -24,7 +24,7 @@ def test_html_in_document_text_is_escaped_when_shown() -> None:
 
 
 def test_escape_markdown_neutralises_links_and_headings() -> None:
-    assert escape_markdown("# [click](http://evil)") == "\\# \\[click\\]\\(http://evil\\)"
+    assert escape_markdown("# [click](http://evil)") == "\\# \\[click\\]\\(http\\://evil\\)"
 
 
 def test_html_written_by_the_model_is_shown_as_text_but_markdown_kept() -> None:
@@ -125,7 +125,7 @@ def test_html_and_markdown_in_source_text_stay_inert_under_a_clickable_marker() 
     assert 'title="x&quot; onmouseover=&quot;alert(1) # **bold**.md · [page](javascript:alert(1))"' in shown
     # the summary is an HTML block: markdown is not parsed there, and the name cannot end it with a blank line
     assert "<summary>1. <strong>x&quot; onmouseover=&quot;alert(1) # **bold**.md</strong> · [page]" in shown
-    assert "&lt;img src=x onerror=alert\\(1\\)&gt; not bold \\[click\\]\\(http://evil\\)" in shown
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt; not bold \\[click\\]\\(http\\://evil\\)" in shown
 
 
 def test_a_marker_with_no_such_source_stays_plain_text() -> None:
@@ -133,7 +133,8 @@ def test_a_marker_with_no_such_source_stays_plain_text() -> None:
     shown = render_answer("See [7], [0] and [2](http://example.com) but [3][1].", sources, turn=1)
 
     answer = shown.split("**Sources**")[0]
-    assert answer.startswith('See [7], [0] and [2](http://example.com) but <a href="#source-t1-3"')
+    # the model's own link is text, its address not clickable (see tests/test_rendering_inert.py)
+    assert answer.startswith('See [7], [0] and 2 (http\\://example.com) but <a href="#source-t1-3"')
     assert '<a href="#source-t1-1" class="citation" title="doc1.md">[1]</a>.' in answer
     assert answer.count("<a ") == 2
 

@@ -4,8 +4,10 @@ everything from outside shown literally.
 Only our own markup is HTML: the marker links, and a <details> per source whose content holds an anchor, so that
 following a marker's link opens the passage (the browser reveals a fragment's closed <details> ancestors; no script
 needed). Gradio's sanitizer keeps a, details, summary, mark, id, href, class and title, and strips scripts and event
-handlers. Document text inside an HTML block is HTML-escaped (markdown is not parsed there); elsewhere it goes
-through escape_markdown.
+handlers, but it keeps <img src> and the links markdown makes. So the only links on the page are ours: whatever the
+model writes (HTML, a link, an image, a bare address) shows as text, and an address is never clickable, since a
+model inventing a link to elsewhere is a phishing risk for a support desk. Document text inside an HTML block is
+HTML-escaped (markdown is not parsed there); elsewhere it goes through escape_markdown.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from knowledge.retriever import Source
 PREVIEW_CHARS = 180  # of a passage, on its collapsed source line (opened, the whole snippet shows below)
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 _MARKDOWN_EMPHASIS = re.compile(r"(\*\*|__|`)")
-_MARKER = re.compile(r"\[(\d+)\](?!\()")  # [n], but not a markdown link's text "[n](url)"
+_MARKER = re.compile(r"\[(\d+)\](?!\\?\()")  # [n], but not a markdown link's text "[n](url)", even made inert
+# a markdown link or image, [text](address "title") or ![alt](address), in its common one-line shape
+_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\(\s*<?([^\s()<>]*)>?(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)")
+_LINK_SYNTAX = re.compile(r"\](?=[(:])")  # what any other link needs: "](address)", or a "[label]: address" line
+_DIAGRAM = re.compile(r"```(?=mermaid)")  # Gradio draws such a block, whose labels and clicks may be links
+_AUTOLINK = re.compile(r"(?i)(?:https?|ftp)(?=://)|www(?=\.)|(?=@)")  # where GitHub markdown starts a bare link
 _SENTENCE_END = re.compile(r"((?<=[.!?])\s+|(?<=[。！？])|\n\s*\n)")  # a wrapped line goes on
 _TOKEN = re.compile(r"[^\W\d_]{3,}|\d+|[\u4e00-\u9fff]")
 _COMMON = frozenset(
@@ -30,14 +37,33 @@ _COMMON = frozenset(
 
 
 def escape_markdown(text: str) -> str:
-    """Show document or user text literally: no markdown formatting, no HTML."""
-    text = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    """Show document or user text literally: no markdown formatting, no HTML, no link."""
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", _escape_html(" ".join(text.split())))
+    return _inert_addresses(text)
 
 
 def show_answer(answer: str) -> str:
-    """The model's answer keeps its markdown (lists, bold) but any HTML it writes is shown as text."""
-    return answer.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """The model's answer keeps its markdown (lists, bold) but nothing it writes is live: its HTML shows as text,
+    its links and images as their text and address, and no address is clickable."""
+    text = _LINK_SYNTAX.sub("]\\\\", _escape_html(_LINK.sub(_link_as_text, answer)))
+    return _inert_addresses(_DIAGRAM.sub("``` ", text))  # "``` mermaid" is a code block, shown as text
+
+
+def _link_as_text(link: re.Match[str]) -> str:
+    text, address = link[1].strip(), link[2]
+    if not address or address == text:
+        return text or address
+    return f"{text} ({address})" if text else address
+
+
+def _inert_addresses(text: str) -> str:
+    """A backslash before the ":" of "http://", the "." of "www." and each "@" (an email address): shown the same, but
+    never made a link."""
+    return _AUTOLINK.sub(lambda start: start[0] + "\\", text)
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def answer_in_progress(streamed: str, sources: list[Source] | None, language: str) -> str:
