@@ -111,7 +111,12 @@ def _chat_routes(router: APIRouter, services: Services, ChatCaller: Any) -> None
         owner = owner_of(caller, body.user)
         chat.validate_question(body.question)  # before a new conversation is made for it
         conversation_id = body.conversation_id or chat.new_conversation(owner, body.kb).id
-        events = chat.stream_answer(owner, conversation_id, body.question)
+        try:
+            events = chat.stream_answer(owner, conversation_id, body.question)
+        except BusyError:  # not answered: no empty conversation is left behind either
+            if body.conversation_id is None:
+                chat.delete_conversation(owner, conversation_id)
+            raise
         if body.stream:
             return StreamingResponse(_sse(events, conversation_id), media_type="text/event-stream")
         return _turn_json(final(events), conversation_id)
