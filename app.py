@@ -148,7 +148,8 @@ def serve(services, pipeline) -> None:  # type: ignore[no-untyped-def]
     settings = services.settings
     app = build_web_app(services, pipeline)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
-    server = GracefulServer(config, app.state.draining, settings.shutdown_grace_s, services.chat.interrupt_answers)
+    chat, grace_s = services.chat, settings.shutdown_grace_s
+    server = GracefulServer(config, app.state.draining, grace_s, chat.interrupt_answers, chat.close_line)
     logger.info("serving on http://%s:%s", settings.host, settings.port)
     server.run()
     logger.info("stopped")

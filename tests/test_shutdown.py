@@ -1,6 +1,6 @@
 """SIGTERM with answers being written, against the real app and the bundled model: the server stops accepting,
-lets a short answer finish and saves it, stops a long one within the grace period (the customer told to ask again,
-nothing of it saved), and exits 0 within the bound."""
+sends the customer waiting in line away, lets a short answer finish, stops a long one within the grace period (the
+customer told to ask again, nothing of it saved), and exits 0 within the bound."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def _stream(url: str, path: str, body: dict[str, Any], events: list[tuple[str, A
             elif line.startswith("data: "):
                 data = line.removeprefix("data: ")
                 events.append((name, data if data == "[DONE]" else json.loads(data)))
-                if name in ("delta", "message"):
+                if name in ("delta", "message", "queued"):
                     first.set()
                 name = "message"
 
@@ -50,6 +50,7 @@ def _start(tmp_path: Path, bundled_models_dir: Path) -> tuple[subprocess.Popen, 
         "RAGDESK_GROUNDING__POLICY": "off",  # the model writes (and keeps writing) the answer
         "RAGDESK_LLM__MAX_NEW_TOKENS": "2000",
         "RAGDESK_SHUTDOWN_GRACE_S": str(GRACE_S),
+        "RAGDESK_QUEUE__ANSWERS_AT_ONCE": "2",  # a third customer waits in line
     }
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -81,13 +82,19 @@ def test_sigterm_finishes_short_answers_stops_long_ones_and_exits_0_within_the_b
         )
         short_reader.start()
         assert short_started.wait(60)
+        queued_events: list[tuple[str, Any]] = []
+        queued, in_line = {"question": "Is return shipping free?", "user": "cy", "stream": True}, threading.Event()
+        queued_reader = threading.Thread(target=_stream, args=(url, "/api/v1/chat", queued, queued_events, in_line))
+        queued_reader.start()
+        assert in_line.wait(60)
+        assert queued_events[0][0] == "queued"
 
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=GRACE_S + 20)
         exited_after = time.monotonic() - signalled
-        long_reader.join(10)
-        short_reader.join(10)
+        for reader in (long_reader, short_reader, queued_reader):
+            reader.join(10)
     finally:
         if process.poll() is None:
             process.kill()
@@ -98,6 +105,8 @@ def test_sigterm_finishes_short_answers_stops_long_ones_and_exits_0_within_the_b
     name, data = long_events[-1]
     assert name == "error"
     assert "restarting" in data["message"]
+    assert queued_events[-1][0] == "error"  # the customer in line is sent away, not left hanging
+    assert "restarting" in queued_events[-1][1]["message"]
     conversation = long_events[0][1]["conversation_id"]
     restarted, url, log = _start(tmp_path, bundled_models_dir)
     try:

@@ -112,6 +112,10 @@ class ChatService:
         self._queue.close()
         self._pipeline.interrupt_answers()
 
+    def close_line(self) -> None:
+        """Shutting down: customers waiting in line are told to come back; answers being written go on."""
+        self._queue.close()
+
     def queue_state(self) -> dict[str, float | int | bool]:
         """How busy answering is: answering now, waiting in line, whether the line is full."""
         return self._queue.state()

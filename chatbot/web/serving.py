@@ -44,20 +44,28 @@ class Draining:
 
 
 class GracefulServer(uvicorn.Server):
-    """uvicorn's server whose shutdown is bounded by `grace_s` (then `stop_answers` is called) and exits 0."""
+    """uvicorn's server whose shutdown is bounded by `grace_s` (then `stop_answers` is called) and exits 0; the
+    customers waiting in line are sent away at once (`close_line`)."""
 
     def __init__(
-        self, config: uvicorn.Config, draining: Draining, grace_s: float, stop_answers: Callable[[], None]
+        self,
+        config: uvicorn.Config,
+        draining: Draining,
+        grace_s: float,
+        stop_answers: Callable[[], None],
+        close_line: Callable[[], None] = lambda: None,
     ) -> None:
         config.timeout_graceful_shutdown = int(grace_s + STOPPED_ANSWERS_S) + 1
         super().__init__(config)
         self._draining = draining
         self._grace_s = grace_s
         self._stop_answers = stop_answers
+        self._close_line = close_line
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if not self._draining.started:
             self._draining.begin()
+            self._close_line()  # customers still waiting in line are told to come back now
             timer = threading.Timer(self._grace_s, self._stop_answers)
             timer.daemon = True
             timer.start()
