@@ -37,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers.browser import free_port, wait_until_healthy  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "answer_traps" / "samples.jsonl"
+KEY = "bench-load-admin-key-0123456789"  # an admin key: uploads need one (and then every call does)
+HEADERS = {"Authorization": f"Bearer {KEY}"}
 SAMPLES = ROOT / "knowledge" / "samples"
 
 
@@ -104,7 +106,7 @@ def read_events(response: httpx.Response, customer: Customer, asked: Asked, star
 
 def chat(url: str, customer: Customer, t0: float) -> None:
     time.sleep(max(0.0, customer.start_s - (time.monotonic() - t0)))
-    with httpx.Client(base_url=url) as client:
+    with httpx.Client(base_url=url, headers=HEADERS) as client:
         for question, think in zip(customer.questions, customer.think_s, strict=True):
             customer.asked.append(ask(client, customer, question))
             time.sleep(think)
@@ -114,7 +116,7 @@ def upload(url: str, folder: Path, delay_s: float, report: dict[str, Any]) -> No
     time.sleep(delay_s)
     files = sorted(folder.iterdir())
     started = time.monotonic()
-    with httpx.Client(base_url=url, timeout=600) as client:
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=600) as client:
         parts = [("files", (f.name, f.read_bytes())) for f in files]
         response = client.post("/api/v1/knowledge-bases/default/documents", files=parts)
     report.update(status=response.status_code, files=len(files), seconds=round(time.monotonic() - started, 1))
@@ -123,7 +125,7 @@ def upload(url: str, folder: Path, delay_s: float, report: dict[str, Any]) -> No
 def lost_turns(url: str, customers: list[Customer]) -> int:
     """Answered questions missing from the stored history, plus busy ones stored anyway."""
     lost = 0
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with httpx.Client(base_url=url, headers=HEADERS, timeout=60) as client:
         for customer in customers:
             answered = [a.question for a in customer.asked if a.outcome == "answer"]
             if customer.conversation_id is None:
@@ -155,7 +157,7 @@ def write_uploads(folder: Path, count: int = 10) -> Path:
 def start_app(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port, log = free_port(), folder / "app.log"
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAGDESK_DATA_DIR": str(folder / "data")}
-    full_env |= {"RAGDESK_PORT": str(port), **env}
+    full_env |= {"RAGDESK_PORT": str(port), "RAGDESK_API_KEYS": json.dumps([{"key": KEY, "scope": "admin"}]), **env}
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=full_env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"

@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from ingest.cpu_manners import PRIORITIES, mind_cpu_manners
 from ingest.pipeline import IngestPipeline, expand_paths
 from knowledge.errors import RagdeskError
 from knowledge.service import KnowledgeService, build_knowledge_service
@@ -19,7 +20,12 @@ STORED = {"ingested", "replaced", "unchanged"}  # outcomes whose chunks are in t
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m ingest", description="Add documents to a RAGDesk knowledge base.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ingest",
+        description="Add documents to a RAGDesk knowledge base.",
+        epilog="By default ingest computes on half the cores at the lowest CPU priority, so that a server on the "
+        "same machine answers customers as fast as without it; --priority normal ingests at full speed.",
+    )
     parser.add_argument("paths", nargs="*", type=Path, help="files or folders to ingest")
     parser.add_argument("--kb", help="knowledge base name, created when missing (default: RAGDESK_DEFAULT_KB)")
     parser.add_argument("--list", action="store_true", help="list the documents of the knowledge base")
@@ -31,11 +37,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--delete-kb", action="store_true", help="delete the knowledge base with its documents (needs --yes)"
     )
     parser.add_argument("--yes", action="store_true", help="confirm --delete-kb")
+    parser.add_argument(
+        "--priority",
+        choices=PRIORITIES,
+        default="low",
+        help="low (default): half the cores, idle threads sleep, the lowest CPU priority (SCHED_IDLE on Linux, "
+        "else nice 10), leaving the CPU to customers' answers; normal: every core at normal priority",
+    )
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
+    """The CLI; `own_process` when this process is the CLI's own: then it sets its CPU manners (cpu_manners.py),
+    which last for the process, before anything imports torch."""
     args = parse_args(argv)
+    if own_process:
+        mind_cpu_manners(args.priority)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = KnowledgeSettings()
@@ -73,7 +90,7 @@ def _run(args: argparse.Namespace, knowledge: KnowledgeService, kb: str) -> int:
     if args.if_empty and not knowledge.is_empty(kb):
         print(f"knowledge base {kb!r} already has documents; skipping")
         return 0
-    return _ingest(IngestPipeline(knowledge), expand_paths(args.paths), kb)
+    return _ingest(IngestPipeline(knowledge, in_bulk_thread=False), expand_paths(args.paths), kb)
 
 
 def _manage_knowledge_base(args: argparse.Namespace, knowledge: KnowledgeService, kb: str) -> int:
@@ -107,4 +124,4 @@ def _ingest(pipeline: IngestPipeline, files: list[Path], kb: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(own_process=True))

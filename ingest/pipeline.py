@@ -9,11 +9,12 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
 from ingest.chunking import build_splitter, chunk_document
+from ingest.cpu_manners import run_as_bulk_work
 from ingest.loaders import (
     LoadedDocument,
     Section,
@@ -88,10 +89,15 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
 
 
 class IngestPipeline:
-    """Turns files (or texts) into documents of a knowledge base; see _IngestRun for how a batch is written."""
+    """Turns files (or texts) into documents of a knowledge base; see _IngestRun for how a batch is written.
 
-    def __init__(self, knowledge: KnowledgeService) -> None:
+    In a server (an upload) each call computes in a thread of its own at the lowest CPU priority, so that the
+    answers being written keep the cores (ingest/cpu_manners.py); `in_bulk_thread=False` computes in the caller's
+    thread, for the CLI, whose whole process is bulk work."""
+
+    def __init__(self, knowledge: KnowledgeService, *, in_bulk_thread: bool = True) -> None:
         self.knowledge = knowledge
+        self.in_bulk_thread = in_bulk_thread
         self.splitter = build_splitter(knowledge.settings.chunking)
         self.max_bytes = knowledge.settings.max_file_mb * 1024 * 1024
 
@@ -103,6 +109,18 @@ class IngestPipeline:
     ) -> IngestReport:
         """Ingest each file (path, or (path, display name)); one bad file never stops the others."""
         pairs = [(f, f.name) if isinstance(f, Path) else f for f in files]
+        return self._as_bulk_work(self._ingest_files, pairs, kb, on_file)
+
+    def ingest_texts(self, kb: str, texts: Iterable[tuple[str, str, str]]) -> IngestReport:
+        """Ingest (name, title, text) items that are not files, e.g. the lines of a JSONL corpus."""
+        return self._as_bulk_work(self._ingest_texts, kb, texts)
+
+    def _as_bulk_work(self, work: Callable[..., IngestReport], *args: Any) -> IngestReport:
+        return run_as_bulk_work(work, *args) if self.in_bulk_thread else work(*args)
+
+    def _ingest_files(
+        self, pairs: list[tuple[Path, str]], kb: str, on_file: Callable[[int, int, str], None] | None
+    ) -> IngestReport:
         run = _IngestRun(self, kb)
         for index, (path, display_name) in enumerate(pairs):
             if on_file:
@@ -110,8 +128,7 @@ class IngestPipeline:
             run.add_file(path, display_name)
         return run.finish()
 
-    def ingest_texts(self, kb: str, texts: Iterable[tuple[str, str, str]]) -> IngestReport:
-        """Ingest (name, title, text) items that are not files, e.g. the lines of a JSONL corpus."""
+    def _ingest_texts(self, kb: str, texts: Iterable[tuple[str, str, str]]) -> IngestReport:
         run = _IngestRun(self, kb)
         for name, title, text in texts:
             run.add_text(name, title, text)
