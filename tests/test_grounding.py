@@ -3,6 +3,7 @@ through the chat page, the REST API or the OpenAI-compatible API, while the stor
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -119,7 +120,8 @@ def test_an_unsupported_sentence_never_reaches_the_openai_api(make_services) -> 
 def test_an_unsupported_sentence_is_never_on_the_chat_page_even_while_streaming(make_services) -> None:
     services = _scripted(make_services, f"{SUPPORTED} {INVENTED}")
     panel = ChatPanel(services.chat, PortalSettings())
-    states = list(panel._on_send("How long do I have to return an item?", "browser-1", None, [], "default"))
+    question = "How long do I have to return an item?"
+    states = list(panel._send(question, "browser-1", None, [], "default", threading.Event()))
 
     shown = [str(message["content"]) for messages, *_ in states for message in messages]
     assert not any("Canada" in text for text in shown)
