@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from app import build_web_app
+from chatbot.conversation.conversation_search import ConversationQuery
 from chatbot.conversation.grounding import GroundingCheck, split_sentences
 from chatbot.settings import GroundingSettings, PortalSettings
 from chatbot.ui.chat_panel import ChatPanel
@@ -146,3 +147,20 @@ def test_chinese_sentences_are_checked_by_their_characters_and_numbers(check: Gr
     assert evidence.judge("自签收之日起30天内可以申请全额退款。").citations == (1,)  # 30 = 三十
     assert "45" in (evidence.judge("自签收之日起四十五天内可以退货。").reason or "")
     assert not evidence.judge("我们提供免费的上门取件服务。").supported
+
+
+def test_a_thumbs_given_while_the_answer_is_written_lands_once_the_turn_is_saved(make_services) -> None:
+    import gradio as gr
+
+    services = _scripted(make_services, SUPPORTED)
+    panel = ChatPanel(services.chat, PortalSettings())
+    conversation = services.chat.new_conversation("browser-1")
+    question = "How long do I have to return an item?"
+    writing = panel._send(question, "browser-1", conversation.id, [], "default", threading.Event())
+    shown, *_ = next(writing)  # the question and the typing sign: the turn is not saved yet
+    liked = gr.LikeData(None, {"index": 1, "value": "", "liked": "Outdated"})
+    panel._on_feedback("browser-1", conversation.id, shown, liked)
+    list(writing)  # the answer ends and the turn is saved
+
+    stored = services.conversations.search(ConversationQuery(thumbs_down_only=True))
+    assert [row.id for row in stored.rows] == [conversation.id]

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 SORRY = "Sorry, something went wrong on our side. Please try again in a moment."
 FEEDBACK_OPTIONS = ("Like", "Dislike", "Wrong answer", "Not helpful", "Outdated")
+MAX_PENDING_FEEDBACK = 10_000  # ratings waiting for their answers to be saved, at most
 SIGNED_OUT = "Your sign-in could not be verified. Please reload the page in the portal."
 
 
@@ -32,6 +33,8 @@ class ChatPanel:
         self.chat = chat
         self.portal = portal
         self._stops: dict[str, threading.Event] = {}  # the browser session's answer being written → its Stop
+        # a rating given while its answer was still being written: (owner, conversation, turn) → (rating, reason)
+        self._pending_feedback: dict[tuple[str, str, int], tuple[str, str]] = {}
 
     def render(self, blocks: gr.Blocks, tab: gr.Tab | None, embed: bool = False) -> None:
         """The chat on a page: in the admin's Chat tab (`tab`), on the customer page, or compact in the widget."""
@@ -134,8 +137,9 @@ class ChatPanel:
         )
         try:
             self.chat.feedback(owner, conversation_id, turn, rating, reason)
-        except RagdeskError:
-            logger.info("feedback on a turn that is not there (conversation changed meanwhile)")
+        except RagdeskError:  # rated while still being written: kept until the turn is saved (see _send)
+            if len(self._pending_feedback) < MAX_PENDING_FEEDBACK:
+                self._pending_feedback[(owner, conversation_id, turn)] = (rating, reason)
 
     def _on_delete(self, owner: str, conversation_id: str | None) -> tuple[Any, ...]:
         if conversation_id:
@@ -200,12 +204,27 @@ class ChatPanel:
             logger.exception("chat turn failed")
             failed = SORRY
         else:
+            self._rated_while_written(owner, conversation_id, sum(1 for m in messages if m.get("role") == "user"))
             yield messages, "", conversation_id, self._choices(owner, conversation_id)
             return
-        # Nothing was saved: the question goes back into the box to retry, and the chat keeps only saved turns
-        # (so feedback's turn numbers stay right) plus the notice.
-        notice = {"role": "assistant", "content": failed}
-        yield [*messages[:-2], notice], text, conversation_id, self._choices(owner, conversation_id)
+        shown = self._not_saved(owner, conversation_id, messages, failed)
+        yield shown, text, conversation_id, self._choices(owner, conversation_id)
+
+    def _not_saved(
+        self, owner: str, conversation_id: str | None, messages: list[dict[str, Any]], failed: str
+    ) -> list[dict[str, Any]]:
+        """Nothing was saved: the question goes back into the box to retry (the caller's part), and the chat keeps
+        only saved turns (so feedback's turn numbers stay right) plus the notice."""
+        turn = sum(1 for m in messages if m["role"] == "user")
+        self._pending_feedback.pop((owner, conversation_id or "", turn), None)
+        return [*messages[:-2], {"role": "assistant", "content": failed}]
+
+    def _rated_while_written(self, owner: str, conversation_id: str, turn: int) -> None:
+        """A thumbs given while this turn's answer was still being written, now that the turn is saved."""
+        pending = self._pending_feedback.pop((owner, conversation_id, turn), None)
+        if pending is not None:
+            with contextlib.suppress(RagdeskError):
+                self.chat.feedback(owner, conversation_id, turn, *pending)
 
     # ---- view helpers --------------------------------------------------------------------
     def _choices(self, owner: str | None, selected: str | None) -> Any:
