@@ -115,6 +115,12 @@ def test_the_quote_policy_answers_with_the_passages_and_never_asks_the_model(mak
     assert stored.mode == "quoted"
     assert stored.answer == result.answer
 
+    # a follow-up is not rewritten by the model either: the previous question and this one search together
+    follow_up = services.chat.answer("me", conversation.id, "And what about gift cards?")
+    assert follow_up.standalone_question == "How many days do I have to return an item? And what about gift cards?"
+    assert "MODEL" not in follow_up.answer
+    assert "Gift cards" in follow_up.answer
+
 
 def test_when_the_check_keeps_nothing_the_model_wrote_the_passages_are_quoted(make_services: Any) -> None:
     invented = "Yes, opened items can be returned within 90 days."

@@ -114,7 +114,7 @@ class TurnPipeline:
         replies = replies_for(template, language)
         earlier = request.history.messages
         memory = self._fitter.memory(earlier)
-        standalone = self._standalone_question(question, memory, language)
+        standalone = self._standalone_question(question, memory, language, template.grounding_policy != "quote")
         documents = self._knowledge.search(request.kb, _distinct(question, standalone), template.k)
         answered = bool(documents) and best_relevance(documents) >= _relevance_floor(template, language)
         sources = [Source.from_document(d) for d in documents] if answered else []
@@ -158,10 +158,13 @@ class TurnPipeline:
         answer = AIMessage(content=result.answer, additional_kwargs=result.stored_extras())
         history.add_messages([HumanMessage(content=result.question), answer])
 
-    def _standalone_question(self, question: str, memory: list[BaseMessage], language: str) -> str:
+    def _standalone_question(self, question: str, memory: list[BaseMessage], language: str, model_writes: bool) -> str:
+        """A follow-up as a question of its own, for retrieval: rewritten by the model, or (when the model would
+        rewrite a question it cannot read, or writes nothing at all under the quote policy) the previous question
+        and this one together."""
         if not memory:
             return question
-        if language not in self._languages:  # the model would rewrite a question it cannot read
+        if language not in self._languages or not model_writes:
             previous = next((str(m.content) for m in reversed(memory) if m.type == "human"), "")
             return f"{previous} {question}".strip()
         with _model_failures("The assistant is unavailable right now. Please try again shortly."):
