@@ -197,6 +197,9 @@ def test_the_widget_is_a_compact_chat_in_the_company_s_colour(portal, tmp_path: 
         frame.locator("#chat").get_by_text("returns-and-refunds.md").first.wait_for()
         expect(frame.locator("#send")).to_be_enabled()
         assert frame.locator("#chat").get_by_label("Feedback").count() == 1  # the answer can be rated
+        height = frame.locator("body").evaluate("() => document.documentElement.scrollHeight")
+        assert height <= window["height"] + 1, height  # nothing below the frame's edge, with an answer shown
+        page.screenshot(path=str(tmp_path / "widget-answer.png"))
         frame.get_by_role("button", name="Toggle Sidebar").click()
         frame.locator("#conversations").get_by_text(QUESTION).wait_for()
         page.wait_for_timeout(1000)  # the menu slides in

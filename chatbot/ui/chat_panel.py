@@ -276,7 +276,7 @@ def _chat_column(embed: bool) -> tuple[Any, ...]:
     chatbot = gr.Chatbot(
         label=ui_text("assistant"),
         show_label=not embed,
-        height="calc(100vh - 160px)" if embed else 560,  # the widget's frame: the question box always in view
+        height="calc(100vh - 185px)" if embed else 560,  # the widget's frame: the question box always in view
         elem_id="chat",
         buttons=["copy"],
         feedback_options=FEEDBACK_OPTIONS,

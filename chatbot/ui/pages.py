@@ -15,7 +15,10 @@ from chatbot.ui.rendering import escape_markdown
 from chatbot.ui.theme import brand_override_js, brand_theme
 
 SOURCES_CSS = "details.source[open] .source-preview { display: none; }"  # an opened passage shows its start once
-EMBED_CSS = ".gradio-container { padding: 4px 8px !important; } #embed-title h3 { margin: 2px 0 !important; }"
+EMBED_CSS = (  # the widget's frame is small: no page margins, the chat fills it (see chat_panel's height)
+    ".gradio-container { padding: 0 !important; } .gradio-container .main { padding: 4px 8px !important; } "
+    "#embed-title h3 { margin: 2px 0 2px 28px !important; }"
+)
 
 
 class ChatUI:
