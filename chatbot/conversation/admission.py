@@ -2,7 +2,7 @@
 
 At most `answers_at_once` answers are written at a time; the next customers wait in line, in order, and are told
 their place while they wait. A customer is admitted to the line only while the wait it would face, estimated from
-the measured time answers take, is within `max_wait_s` (and the line is shorter than `max_waiting`, when set);
+the measured time answers take, is within `max_wait_s` (or, when `max_waiting` is set, while the line is shorter);
 otherwise BusyError at once (the APIs answer 429 with Retry-After, the pages a busy reply in the customer's
 language). A customer still in line after `max_wait_s` gets the busy reply too. A customer who leaves the line
 (closed page, dropped connection) frees the place; on shutdown everyone still in line is told to come back.
@@ -39,7 +39,7 @@ class Ticket:
         self.started = 0.0
 
     def wait(self, busy_message: str) -> Generator[Waiting, None, None]:
-        """Yields the customer's place whenever it changes (and every few seconds) until it is their turn;
+        """Yields the customer's place whenever it changes, until it is their turn;
         BusyError after the longest wait, ServerStoppingError when the server shuts down."""
         yield from self._queue.wait_for_turn(self, busy_message)
 
