@@ -44,13 +44,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
-import string
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -61,12 +58,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from chatbot.conversation.language import CHINESE, detect_language
 from chatbot.conversation.service import ChatService
+from chatbot.insights.answer_scoring import F1_RIGHT, reference_match
 from chatbot.services import Services
 from chatbot.settings import Settings
 from chatbot.wiring import build_services
 from chatbot.wiring import grounding_policy as resolved_policy
 from ingest.pipeline import IngestPipeline, expand_paths
-from knowledge.chinese import simplified
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAPS = ROOT / "bench" / "answer_traps"
@@ -77,12 +74,8 @@ TRAP_SETS = [
 ZH_TRAP_SETS = [("zh", ROOT / "knowledge" / "samples_zh", TRAPS / "zh.jsonl")]
 STACKFAQ = ROOT.parent / "shared" / "eval" / "stackfaq"
 CMRC = ROOT.parent / "shared" / "eval" / "cmrc2018_trial"
-CHINESE_PUNCTUATION = set("，。！？；：“”‘’（）《》〈〉【】「」『』、…—～·－　,.!?;:()[]{}<>'\"`~-_/\\|@#$%^&*+=")
 MODELS_DIR = Path(tempfile.gettempdir()) / "ragdesk-bench-models"
 OWNER = "answers-bench"
-F1_RIGHT = 0.5
-ARTICLES = re.compile(r"\b(a|an|the)\b")
-NO_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 @dataclass(frozen=True)
@@ -118,62 +111,9 @@ class Reply:
         return self.answered and (self.question.refuse or not (self.contains or self.f1 >= F1_RIGHT))
 
 
-# ---- scoring --------------------------------------------------------------------------------------------
-def normalize(text: str) -> str:
-    """SQuAD's answer normalization: lowercase, punctuation and articles dropped, whitespace collapsed."""
-    return " ".join(ARTICLES.sub(" ", text.lower().translate(NO_PUNCTUATION)).split())
-
-
-def token_f1(answer: str, reference: str) -> float:
-    predicted, expected = normalize(answer).split(), normalize(reference).split()
-    common = sum((Counter(predicted) & Counter(expected)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(expected)
-    return 2 * precision * recall / (precision + recall)
-
-
-def chinese_segments(text: str) -> list[str]:
-    """CMRC 2018's mixed segmentation: each Chinese character, each run of other letters or digits, no punctuation
-    (and traditional characters read as simplified)."""
-    segments, word = [], ""
-    for char in simplified(text.lower().strip()):
-        if char in CHINESE_PUNCTUATION or char.isspace() or "\u4e00" <= char <= "\u9fff":
-            segments += [word] if word else []
-            word = ""
-            if not (char in CHINESE_PUNCTUATION or char.isspace()):
-                segments.append(char)
-        else:
-            word += char
-    return segments + ([word] if word else [])
-
-
-def chinese_f1(answer: str, reference: str) -> float:
-    """CMRC 2018's F1: from the longest common run of segments of the reply and the reference."""
-    predicted, expected = chinese_segments(answer), chinese_segments(reference)
-    longest, previous = 0, [0] * (len(expected) + 1)
-    for p in predicted:
-        current = [0] * (len(expected) + 1)
-        for j, e in enumerate(expected):
-            if p == e:
-                current[j + 1] = previous[j] + 1
-                longest = max(longest, current[j + 1])
-        previous = current
-    if not longest:
-        return 0.0
-    precision, recall = longest / len(predicted), longest / len(expected)
-    return 2 * precision * recall / (precision + recall)
-
-
+# ---- scoring (chatbot.insights.answer_scoring: the evaluation gate scores the same way) ----------------
 def score(question: Question, answer: str, answered: bool, first_token_s: float | None) -> Reply:
-    if question.language == CHINESE:
-        f1 = max((chinese_f1(answer, ref) for ref in question.answers), default=0.0)
-        flat = "".join(chinese_segments(answer))
-        contains = any("".join(chinese_segments(ref)) in flat for ref in question.answers if chinese_segments(ref))
-        return Reply(question, answer, answered, f1, contains, first_token_s)
-    normalized = normalize(answer)
-    f1 = max((token_f1(answer, ref) for ref in question.answers), default=0.0)
-    contains = any(normalize(ref) and normalize(ref) in normalized for ref in question.answers)
+    f1, contains = reference_match(answer, question.answers, chinese=question.language == CHINESE)
     return Reply(question, answer, answered, f1, contains, first_token_s)
 
 

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from chatbot.access.api_keys import ApiKeyStore
 from chatbot.access.portal_origins import PortalOriginStore
 from chatbot.conversation.drafts import DraftBench
@@ -13,6 +15,7 @@ from chatbot.conversation.history import ConversationStore
 from chatbot.conversation.service import ChatService
 from chatbot.conversation.template_store import TemplateStore
 from chatbot.conversation.templates import DEFAULTS
+from chatbot.insights.service import InsightsService
 from chatbot.settings import Settings
 from knowledge.service import KnowledgeService
 
@@ -27,6 +30,8 @@ class Services:
     drafts: DraftBench
     api_keys: ApiKeyStore
     portal_origins: PortalOriginStore  # who may frame the widget: settings' origins and the admins'
+    insights: InsightsService
+    support_metrics: CollectorRegistry  # the support figures from the database, for /metrics
     model_health: Callable[[], dict[str, Any]]
 
     def health(self) -> dict[str, Any]:

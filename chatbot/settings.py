@@ -174,6 +174,29 @@ class QueueSettings(BaseModel):
     )
 
 
+class InsightsSettings(BaseModel):
+    topic_distance: float = Field(
+        0.45,
+        gt=0,
+        lt=2,
+        description="Knowledge gaps: two questions join one topic while their cosine distance (average linkage) "
+        "is under this; lower splits topics finer.",
+    )
+    max_gap_questions: int = Field(
+        3000, ge=10, description="Knowledge gaps: the newest this many unanswered questions are grouped."
+    )
+    gate_margin: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Evaluation gate: a template version scoring lower than the active one by more than this "
+        "(score 0-1) is not activated without a reason.",
+    )
+    max_test_cases: int = Field(
+        1000, ge=1, description="Most questions in one knowledge base's test set (each is answered twice per gate)."
+    )
+
+
 class AdminSettings(BaseModel):
     password_hash: SecretStr | None = Field(
         None,
@@ -235,6 +258,9 @@ class Settings(KnowledgeSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings, description="The line in front of answering.")
     grounding: GroundingSettings = Field(
         default_factory=GroundingSettings, description="Checking answers against the documents."
+    )
+    insights: InsightsSettings = Field(
+        default_factory=InsightsSettings, description="Knowledge gaps and the evaluation gate."
     )
     admin: AdminSettings = Field(default_factory=AdminSettings, description="Who may open /admin.")
     portal: PortalSettings = Field(default_factory=PortalSettings, description="The embeddable widget.")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from sqlalchemy.orm import sessionmaker
+from prometheus_client import CollectorRegistry
+from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.access.api_keys import ApiKeyStore
 from chatbot.access.portal_origins import PortalOriginStore
 from chatbot.conversation.admission import AnswerQueue
+from chatbot.conversation.answer_log import backfill_answer_log
 from chatbot.conversation.drafts import DraftBench
 from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.history import ConversationStore
@@ -18,12 +20,19 @@ from chatbot.conversation.quoting import QuotePicker
 from chatbot.conversation.service import ChatService
 from chatbot.conversation.template_store import TemplateStore
 from chatbot.conversation.templates import ENGLISH_DEFAULT, AssistantTemplate
-from chatbot.llm.factory import build_language_model, describe_model, embeddings_beside
+from chatbot.insights.evaluation_gate import EvaluationGate
+from chatbot.insights.evaluation_sets import EvaluationSets
+from chatbot.insights.faq import FaqBook
+from chatbot.insights.knowledge_gaps import KnowledgeGaps
+from chatbot.insights.prometheus import SupportCollector
+from chatbot.insights.service import InsightsService
+from chatbot.insights.support_metrics import SupportMetrics
+from chatbot.llm.factory import LanguageModel, build_language_model, describe_model, embeddings_beside
 from chatbot.services import Services
 from chatbot.settings import Settings
 from knowledge.database import create_tables, open_database
 from knowledge.embeddings import build_embeddings
-from knowledge.service import build_knowledge_service
+from knowledge.service import KnowledgeService, build_knowledge_service
 
 
 def build_services(
@@ -48,6 +57,10 @@ def build_services(
     sessions = sessionmaker(engine, expire_on_commit=False)
     conversations = ConversationStore(sessions)
     templates = TemplateStore(sessions, default=_default_template(settings))
+    drafts = DraftBench(pipeline, knowledge, fitter, model)
+    insights = _insights(settings, sessions, knowledge, drafts, templates, model)
+    support_metrics = CollectorRegistry(auto_describe=False)
+    support_metrics.register(SupportCollector(insights.metrics))
     return Services(
         settings=settings,
         knowledge=knowledge,
@@ -56,10 +69,33 @@ def build_services(
         ),
         conversations=conversations,
         templates=templates,
-        drafts=DraftBench(pipeline, knowledge, fitter, model),
+        drafts=drafts,
         api_keys=ApiKeyStore(sessions, settings.api_keys),
         portal_origins=PortalOriginStore(sessions, settings.portal.allowed_origins),
+        insights=insights,
+        support_metrics=support_metrics,
         model_health=model.health,
+    )
+
+
+def _insights(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    knowledge: KnowledgeService,
+    drafts: DraftBench,
+    templates: TemplateStore,
+    model: LanguageModel,
+) -> InsightsService:
+    backfill_answer_log(sessions)  # answers stored before the answer log existed (an upgrade)
+    sets = EvaluationSets(sessions, settings.insights.max_test_cases)
+    return InsightsService(
+        metrics=SupportMetrics(sessions),
+        gaps=KnowledgeGaps(sessions, knowledge.embeddings, settings.insights),
+        faq=FaqBook(sessions, knowledge),
+        sets=sets,
+        gate=EvaluationGate(sessions, drafts, templates, sets, settings.insights.gate_margin),
+        model=model,
+        knowledge=knowledge,
     )
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
+from chatbot.conversation.answer_log import AnswerLogRow, log_rows, rate
 from chatbot.conversation.conversation_search import ConversationPage, ConversationQuery, ConversationSummary
 from chatbot.conversation.turns import Turn, turns_from_messages
 from chatbot.errors import ConversationNotFoundError, InvalidFeedbackError
@@ -103,7 +104,7 @@ class SQLChatHistory(BaseChatMessageHistory):
             conversation = s.get(ConversationRow, self.conversation_id)
             if conversation is None:
                 raise ConversationNotFoundError("This conversation no longer exists.")
-            s.add_all(
+            rows = [
                 MessageRow(
                     conversation_id=self.conversation_id,
                     role=m.type,
@@ -111,8 +112,16 @@ class SQLChatHistory(BaseChatMessageHistory):
                     extra=dict(m.additional_kwargs),
                 )
                 for m in messages
+            ]
+            s.add_all(rows)
+            s.flush()  # the rows' ids, which the answer log keys on
+            now = utcnow()
+            s.add_all(
+                log_rows(
+                    [(r.id, m) for r, m in zip(rows, messages, strict=True)], self.conversation_id, conversation.kb, now
+                )
             )
-            conversation.updated_at = utcnow()
+            conversation.updated_at = now
             first_question = next((m for m in messages if m.type == "human"), None)
             if conversation.title == "New conversation" and first_question is not None:
                 conversation.title = " ".join(str(first_question.content).split())[:TITLE_CHARS]
@@ -220,6 +229,7 @@ class ConversationStore:
             if not 1 <= turn <= len(answers):
                 raise InvalidFeedbackError(f"This conversation has no turn {turn}.")
             s.add(FeedbackRow(message_id=answers[turn - 1], rating=rating, reason=reason.strip()[:2000]))
+            rate(s, answers[turn - 1], rating)
 
     def feedback(self, conversation_id: str) -> dict[int, tuple[str, str]]:
         """{turn: (rating, reason)}, the latest feedback per answered turn."""
@@ -236,6 +246,7 @@ class ConversationStore:
     def delete(self, owner: str, conversation_id: str) -> None:
         self.get(owner, conversation_id)
         with self._sessions.begin() as s:
+            s.execute(delete(AnswerLogRow).where(AnswerLogRow.conversation_id == conversation_id))
             s.execute(delete(MessageRow).where(MessageRow.conversation_id == conversation_id))
             s.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
 

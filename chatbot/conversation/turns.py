@@ -115,6 +115,7 @@ class TurnResult:
             "sources": [asdict(s) for s in self.sources],
             "standalone_question": self.standalone_question,
             "latency_s": round(self.timings.total_s, 3),
+            "first_token_s": None if self.timings.first_token_s is None else round(self.timings.first_token_s, 3),
             "answered": self.answered,
             "template_version": self.template_version,
             "language": self.language,

@@ -98,7 +98,8 @@ def _operations_routes(router: APIRouter, services: Services) -> None:
 
     @router.get("/metrics", tags=["operations"], include_in_schema=False)
     def prometheus() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        """The process's own metrics, then the support figures every replica reads from the database."""
+        return Response(generate_latest() + generate_latest(services.support_metrics), media_type=CONTENT_TYPE_LATEST)
 
 
 def _chat_routes(router: APIRouter, services: Services, ChatCaller: Any) -> None:

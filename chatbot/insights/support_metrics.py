@@ -1,0 +1,206 @@
+"""Support metrics per UTC day over a period and knowledge base: questions, answered and handed-off shares,
+deflection, thumbs, the grounding check's refusals and trims, time to first token. Counted in SQL over the
+answer log's indexed columns (three grouped queries), never by reading every turn into Python."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import astuple, dataclass, fields
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from chatbot.conversation.answer_log import AnswerLogRow, bucket_seconds
+
+MAX_DAYS = 3660  # a period is at most ten years of rows in the table and the plots
+L = AnswerLogRow
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    kb: str | None = None  # None: every knowledge base
+    date_from: date | None = None
+    date_to: date | None = None  # inclusive
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    day: date | None  # None: the whole period
+    questions: int
+    answered: int
+    handed_off: int
+    refused_by_check: int
+    trimmed: int
+    thumbs_up: int
+    thumbs_down: int
+    conversations: int
+    deflected: int  # conversations without a handoff and without a thumbs down
+    ttft_p50_s: float | None
+    ttft_p95_s: float | None
+
+    @property
+    def answered_share(self) -> float:
+        return self.answered / self.questions if self.questions else 0.0
+
+    @property
+    def handed_off_share(self) -> float:
+        return self.handed_off / self.questions if self.questions else 0.0
+
+    @property
+    def deflection(self) -> float:
+        return self.deflected / self.conversations if self.conversations else 0.0
+
+
+@dataclass(frozen=True)
+class MetricsReport:
+    query: MetricsQuery
+    days: list[DayFigures]  # every day of the period, days without questions as zeros
+    total: DayFigures
+
+    @property
+    def empty(self) -> bool:
+        return self.total.questions == 0
+
+    def csv(self) -> str:
+        """The same numbers as the plots: a row per day, then the period's total (day "total")."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        names = [f.name for f in fields(DayFigures)]
+        writer.writerow([*names, "answered_share", "handed_off_share", "deflection"])
+        for figures in [*self.days, self.total]:
+            row = ["total" if figures.day is None else figures.day.isoformat(), *astuple(figures)[1:]]
+            shares = (figures.answered_share, figures.handed_off_share, figures.deflection)
+            writer.writerow([_cell(v) for v in row] + [f"{v:.4f}" for v in shares])
+        return out.getvalue()
+
+
+class SupportMetrics:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def report(self, query: MetricsQuery) -> MetricsReport:
+        filters = _filters(query)
+        with self._sessions() as s:
+            counts = {row[0]: row[1:] for row in s.execute(_daily_counts(filters))}
+            conversations = {row[0]: row[1:] for row in s.execute(_daily_conversations(filters))}
+            buckets: dict[date, Counter[int]] = {}
+            for day, bucket, n in s.execute(_daily_buckets(filters)):
+                buckets.setdefault(_as_date(day), Counter())[bucket] = n
+        counts = {_as_date(d): v for d, v in counts.items()}
+        conversations = {_as_date(d): v for d, v in conversations.items()}
+        days = [_figures(d, counts.get(d), conversations.get(d), buckets.get(d)) for d in _period(query, counts)]
+        return MetricsReport(query, days, _total(days, buckets))
+
+    def totals_by_kb(self) -> dict[str, DayFigures]:
+        """Every knowledge base's all-time figures (for /metrics)."""
+        with self._sessions() as s:
+            kbs = list(s.scalars(select(L.kb).distinct()))
+        return {kb: self.report(MetricsQuery(kb=kb)).total for kb in kbs}
+
+
+def _filters(query: MetricsQuery) -> list[ColumnElement[bool]]:
+    filters: list[ColumnElement[bool]] = []
+    if query.kb:
+        filters.append(L.kb == query.kb)
+    if query.date_from:
+        filters.append(L.day >= query.date_from)
+    if query.date_to:
+        filters.append(L.day <= query.date_to)
+    return filters
+
+
+def _count(condition: ColumnElement[bool]) -> Any:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _daily_counts(filters: list[ColumnElement[bool]]) -> Any:
+    return (
+        select(
+            L.day,
+            func.count(),
+            _count(L.handed_off.is_(True)),
+            _count(L.refused_by_check.is_(True)),
+            _count(L.trimmed.is_(True)),
+            _count(L.rating == "up"),
+            _count(L.rating == "down"),
+        )
+        .where(*filters)
+        .group_by(L.day)
+    )
+
+
+def _daily_conversations(filters: list[ColumnElement[bool]]) -> Any:
+    """Conversations by the day of their first question in the period, and how many were deflected."""
+    each = (
+        select(
+            func.min(L.day).label("day"),
+            func.max(case((L.handed_off.is_(True), 1), else_=0)).label("handed_off"),
+            func.max(case((L.rating == "down", 1), else_=0)).label("disliked"),
+        )
+        .where(*filters)
+        .group_by(L.conversation_id)
+        .subquery()
+    )
+    deflected = _count(and_(each.c.handed_off == 0, each.c.disliked == 0))
+    return select(each.c.day, func.count(), deflected).group_by(each.c.day)
+
+
+def _daily_buckets(filters: list[ColumnElement[bool]]) -> Any:
+    return (
+        select(L.day, L.first_token_bucket, func.count())
+        .where(*filters, L.first_token_bucket.is_not(None))
+        .group_by(L.day, L.first_token_bucket)
+    )
+
+
+def _period(query: MetricsQuery, counts: dict[date, Any]) -> list[date]:
+    """Every day from the query's first (or the first with questions) to its last (or the last with questions)."""
+    if not counts and not (query.date_from and query.date_to):
+        return []
+    first = query.date_from or min(counts)
+    last = query.date_to or max(counts)
+    span = min((last - first).days, MAX_DAYS)
+    return [first + timedelta(days=n) for n in range(span + 1)]
+
+
+def _figures(day: date | None, counts: Any, conversations: Any, buckets: Counter[int] | None) -> DayFigures:
+    questions, handed_off, refused, trimmed, up, down = (int(v or 0) for v in counts or (0,) * 6)
+    started, deflected = (int(v or 0) for v in conversations or (0, 0))
+    p50, p95 = (_percentile(buckets, q) for q in (0.5, 0.95)) if buckets else (None, None)
+    return DayFigures(
+        day, questions, questions - handed_off, handed_off, refused, trimmed, up, down, started, deflected, p50, p95
+    )
+
+
+def _total(days: list[DayFigures], buckets: dict[date, Counter[int]]) -> DayFigures:
+    merged: Counter[int] = Counter()
+    for day in days:
+        merged.update(buckets.get(day.day, Counter()))  # type: ignore[arg-type]
+    sums = [sum(getattr(d, f.name) for d in days) for f in fields(DayFigures)[1:10]]
+    p50, p95 = (_percentile(merged, q) for q in (0.5, 0.95)) if merged else (None, None)
+    return DayFigures(None, *sums, p50, p95)
+
+
+def _percentile(buckets: Counter[int], q: float) -> float | None:
+    """The q-quantile read from bucket counts (nearest rank), as the bucket's seconds."""
+    n = sum(buckets.values())
+    if not n:
+        return None
+    rank, seen = max(1, round(q * n)), 0
+    for bucket in sorted(buckets):
+        seen += buckets[bucket]
+        if seen >= rank:
+            return round(bucket_seconds(bucket), 3)
+    return None
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _cell(value: Any) -> Any:
+    return "" if value is None else value
