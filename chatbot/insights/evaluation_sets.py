@@ -88,9 +88,11 @@ class EvaluationSets:
         self._write(kb, cases, "csv")
         return len(cases)
 
-    def remove(self, kb: str, case_id: int) -> None:
+    def remove(self, kb: str, case_id: int) -> bool:
+        """False when the knowledge base's set has no such case."""
         with self._sessions.begin() as s:
-            s.execute(delete(EvalCaseRow).where(EvalCaseRow.kb == kb, EvalCaseRow.id == case_id))
+            gone = s.execute(delete(EvalCaseRow).where(EvalCaseRow.kb == kb, EvalCaseRow.id == case_id))
+            return bool(gone.rowcount)
 
     def _write(self, kb: str, cases: list[CaseDraft], origin: str) -> None:
         by_key = {question_key(c.question): c for c in cases}

@@ -94,8 +94,7 @@ class FaqBook:
     def approve(self, entry_id: int, answer: str, by: str) -> FaqEntry:
         """Claim the draft's questions, then add it to its knowledge base as a document; on any failure the
         claim is undone and the draft (with `answer`) is kept."""
-        answer = _checked(answer)
-        entry = self._edit(entry_id, answer)
+        entry = self.update_draft(entry_id, answer)
         try:
             self._knowledge.knowledge_base(entry.kb)
         except KnowledgeBaseNotFoundError:
@@ -131,7 +130,9 @@ class FaqBook:
         with self._sessions() as s:
             return [_entry(r) for r in s.scalars(stmt)]
 
-    def _edit(self, entry_id: int, answer: str) -> FaqEntry:
+    def update_draft(self, entry_id: int, answer: str) -> FaqEntry:
+        """A draft's new answer (an approved entry is not edited here: remove its document and answer again)."""
+        answer = _checked(answer)
         with self._sessions.begin() as s:
             row = s.get(FaqEntryRow, entry_id)
             if row is None:

@@ -4,6 +4,7 @@ handed off, the customers' thumbs and the template version that answered."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -12,19 +13,22 @@ import gradio as gr
 from chatbot.conversation.conversation_search import ConversationPage, ConversationQuery, ConversationSummary
 from chatbot.conversation.history import ConversationStore
 from chatbot.conversation.turns import CheckedSentence, Turn
-from chatbot.errors import ConversationNotFoundError
+from chatbot.errors import ConversationNotFoundError, RagdeskError
+from chatbot.insights.evaluation_sets import CaseDraft, EvaluationSets
 from chatbot.ui.rendering import escape_markdown, render_answer
 
 COLUMNS = ["Date", "Knowledge base", "User", "Title (first question)", "Turns", "Answered", "Handed off", "👍", "👎"]
 ALL_KBS = "All knowledge bases"
 LANGUAGES = {"zh": "Chinese", "other": "other language"}
+CITATION_MARK = re.compile(r"\s*\[\d+\]")  # an answer's [n] markers are not part of what is expected
 
 
 class ConversationsTab:
     """Renders into the enclosing gr.Tab; the table is one ConversationStore.search per page."""
 
-    def __init__(self, conversations: ConversationStore) -> None:
+    def __init__(self, conversations: ConversationStore, test_sets: EvaluationSets) -> None:
         self.conversations = conversations
+        self.test_sets = test_sets
 
     def render(self, tab: gr.Tab) -> None:
         filters, search = _filter_panel()
@@ -34,6 +38,14 @@ class ConversationsTab:
             status = gr.Markdown(elem_id="conversations-status")
             following = gr.Button("Next →", elem_id="conversations-next", scale=1)
         transcript = gr.Markdown(elem_id="admin-transcript")
+        opened = gr.State("")
+        with gr.Row(equal_height=True):
+            turn = gr.Number(label="Turn", value=1, precision=0, minimum=1, elem_id="promote-turn", scale=0)
+            good = gr.Button("Good answer: add to the test set", elem_id="promote-good")
+            refuse = gr.Button("Should have refused: add to the test set", elem_id="promote-refuse")
+            promoted = gr.Markdown(elem_id="promote-message")
+        good.click(self._on_promote(should_refuse=False), [opened, turn], [promoted])
+        refuse.click(self._on_promote(should_refuse=True), [opened, turn], [promoted])
         page, ids = gr.State(0), gr.State([])
         listing = [filters[3], table, status, page, ids]
         tab.select(self._on_search, filters, listing)
@@ -44,7 +56,7 @@ class ConversationsTab:
             choice.input(self._on_search, filters, listing)
         previous.click(self._on_previous, [*filters, page], listing)
         following.click(self._on_next, [*filters, page], listing)
-        table.select(self._on_row, [ids], [transcript])
+        table.select(self._on_row, [ids], [transcript, opened])
 
     # ---- handlers ------------------------------------------------------------------------
     def _on_search(self, *filters: Any) -> tuple[Any, ...]:
@@ -58,11 +70,36 @@ class ConversationsTab:
         *filters, page = filters_and_page
         return self._listing(tuple(filters), page + 1)
 
-    def _on_row(self, ids: list[str], event: gr.SelectData) -> str:
+    def _on_row(self, ids: list[str], event: gr.SelectData) -> tuple[str, str]:
         row = event.index[0] if isinstance(event.index, list | tuple) else event.index
         if not isinstance(row, int) or not 0 <= row < len(ids):
-            return ""
-        return self.transcript(ids[row])
+            return "", ""
+        return self.transcript(ids[row]), ids[row]
+
+    def _on_promote(self, should_refuse: bool):  # type: ignore[no-untyped-def]
+        def promote(conversation_id: str, turn: float | None) -> str:
+            """The opened conversation's turn as a test case: its answer expected, or a refusal."""
+            if not conversation_id:
+                return "Open a conversation first."
+            try:
+                owner = self.conversations.owner_of(conversation_id)
+                kb = self.conversations.get(owner, conversation_id).kb
+                turns = self.conversations.transcript(owner, conversation_id)
+                chosen = turns[int(turn or 0) - 1] if 1 <= int(turn or 0) <= len(turns) else None
+                if chosen is None:
+                    return f"This conversation has turns 1 to {len(turns)}."
+                if not should_refuse and not chosen.answered:
+                    return "That turn was handed off: there is no answer to expect. Mark it 'should have refused'?"
+                expected = "" if should_refuse else CITATION_MARK.sub("", chosen.answer)
+                self.test_sets.add(
+                    kb, CaseDraft(chosen.question, expected, should_refuse), origin=_origin(should_refuse)
+                )
+            except RagdeskError as e:
+                return str(e)
+            what = "a refusal" if should_refuse else "this answer"
+            return f"Added to the test set of '{escape_markdown(kb)}': turn {int(turn or 0)}, expecting {what}."
+
+        return promote
 
     # ---- what the handlers show ----------------------------------------------------------
     def _listing(self, filters: tuple[Any, ...], page: int) -> tuple[Any, ...]:
@@ -91,6 +128,10 @@ class ConversationsTab:
         parts = [f"### {escape_markdown(conversation.title)}", " · ".join(about)]
         parts += [turn_markdown(n, turn, feedback.get(n)) for n, turn in enumerate(turns, start=1)] or ["No turns yet."]
         return "\n\n".join(parts)
+
+
+def _origin(should_refuse: bool) -> str:
+    return "should refuse" if should_refuse else "good answer"
 
 
 def _filter_panel() -> tuple[list[Any], gr.Button]:

@@ -9,6 +9,7 @@ from chatbot.services import Services
 from chatbot.ui.access_tab import AccessTab
 from chatbot.ui.chat_panel import ChatPanel
 from chatbot.ui.conversations_tab import ConversationsTab
+from chatbot.ui.insights_tab import InsightsTab
 from chatbot.ui.knowledge_tab import KnowledgeTab, Uploader
 from chatbot.ui.prompts_tab import PromptsTab
 from chatbot.ui.rendering import escape_markdown
@@ -30,8 +31,9 @@ class ChatUI:
         self.chat_panel = ChatPanel(chat, self.portal)
         self.access_tab = AccessTab(services.api_keys, lambda: chat.default_kb, services.portal_origins)
         self.knowledge_tab = KnowledgeTab(services.knowledge, uploader, lambda: chat.default_kb)
-        self.prompts_tab = PromptsTab(services.templates, services.drafts, chat)
-        self.conversations_tab = ConversationsTab(services.conversations)
+        self.prompts_tab = PromptsTab(services.templates, services.drafts, chat, services.insights.gate)
+        self.insights_tab = InsightsTab(services.insights, chat.knowledge_base_names)
+        self.conversations_tab = ConversationsTab(services.conversations, services.insights.sets)
         self.title = title
 
     def build(self) -> gr.Blocks:
@@ -42,7 +44,7 @@ class ChatUI:
         return blocks
 
     def build_admin(self) -> gr.Blocks:
-        """The admin page: chat, knowledge, prompts and conversations."""
+        """The admin page: chat, knowledge, prompts, conversations, insights and access."""
         with gr.Blocks(title=f"{self.title} admin") as blocks:
             gr.Markdown(f"## {self.title} admin")
             with gr.Tabs():
@@ -54,6 +56,8 @@ class ChatUI:
                     self.prompts_tab.render(prompts_tab)
                 with gr.Tab("Conversations", id="history-tab", elem_id="history-tab") as history_tab:
                     self.conversations_tab.render(history_tab)
+                with gr.Tab("Insights", id="insights-tab", elem_id="insights-tab") as insights_tab:
+                    self.insights_tab.render(insights_tab)
                 with gr.Tab("Access", id="access-tab", elem_id="access-tab") as access_tab:
                     self.access_tab.render(access_tab)
         return blocks

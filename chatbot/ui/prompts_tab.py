@@ -19,10 +19,13 @@ from chatbot.conversation.templates import (
     template_problems,
 )
 from chatbot.errors import InvalidTemplateError, RagdeskError
+from chatbot.insights.evaluation_gate import EvaluationGate
+from chatbot.ui.activation_gate import GateControls
 from chatbot.ui.examples_form import ExamplesForm
 from chatbot.ui.rendering import escape_markdown, render_answer
 
 logger = logging.getLogger(__name__)
+GATE_PROGRESS = gr.Progress()  # Gradio fills in a handler's progress bar through a default of this type
 
 SAMPLE_QUESTION = "How long do I have to return an item?"
 
@@ -80,17 +83,21 @@ class PromptsTab:
     """Handed the template store (versions), the draft bench (try, preview, budget) and the chat service (which
     knowledge bases there are)."""
 
-    def __init__(self, templates: TemplateStore, drafts: DraftBench, chat: ChatService) -> None:
+    def __init__(self, templates: TemplateStore, drafts: DraftBench, chat: ChatService, gate: EvaluationGate) -> None:
         self.store = templates
         self.drafts = drafts
         self.chat = chat
+        self.gate = GateControls(gate)
 
     def render(self, tab: gr.Tab) -> None:
-        c = {**_picker(), **_template_form(), **_trials(), **_version_tools()}
+        c = {**_picker(), **_template_form(), **_trials()}
+        c.update(self.gate.render())
+        c.update(_version_tools())
         form = [c[name] for name in FORM_FIELDS]
         versions = [c["kb"], c["version"], c["older"], c["newer"], c["status"]]
         kb, budget, message = c["kb"], c["budget"], c["message"]
         tab.select(self._on_tab, [kb, c["system_prompt"]], [*versions, *form, budget])
+        tab.select(lambda kb: self.gate.record(self._selected(kb)), [kb], [c["record"]])
         kb.input(self._on_show, [kb], [*versions, *form, budget])
         c["load"].click(self._on_load, [kb, c["version"]], [*form, budget, message])
         c["start"].input(self._on_start, [c["start"]], [*form, budget, message])
@@ -99,10 +106,14 @@ class PromptsTab:
         asked = [kb, c["question"], *form]
         c["preview"].click(self._on_preview, asked, [c["rendered"], budget, message])
         c["trial"].click(self._on_try, asked, [c["draft_answer"], c["active_answer"], message])
-        saved = [*versions, message, c["note"]]
-        c["save"].click(self._on_save(activate=False), [kb, c["note"], *form], saved)
-        c["save_activate"].click(self._on_save(activate=True), [kb, c["note"], *form], saved)
-        c["activate"].click(self._on_activate, [kb, c["version"]], [*versions, message])
+        saved, gated = [*versions, message, c["note"]], [*versions, *self.gate.outputs(c), c["record"]]
+        c["save"].click(self._on_save, [kb, c["note"], *form], saved)
+        just_saved = gr.State(0)
+        c["save_activate"].click(self._on_save_to_activate, [kb, c["note"], *form], [*saved, just_saved]).then(
+            self._on_activate_saved, [kb, just_saved], gated
+        )
+        c["activate"].click(self._on_activate, [kb, c["version"]], gated)
+        c["gate_override"].click(self._on_override, [kb, c["gate_result"], c["gate_reason"]], gated)
         c["compare"].click(self._on_compare, [kb, c["older"], c["newer"]], [c["diff"]])
 
     # ---- handlers ------------------------------------------------------------------------
@@ -197,25 +208,39 @@ class PromptsTab:
         notes = _advice(missed + template_advice(template))
         return _trial("Draft", draft), _trial(f"Active ({active.label})", live), "Both answers are below." + notes
 
-    def _on_save(self, activate: bool):  # type: ignore[no-untyped-def]
-        def save(kb: str | None, note: str, *form: Any) -> tuple[Any, ...]:
-            kb = self._selected(kb)
-            template, problems = self._draft(form)
-            if template is None:
-                return *self._versions(kb), problems, gr.skip()
-            saved = self.store.save(kb, template, note=note, activate=activate)
-            done = "Saved and activated" if activate else "Saved (not active yet)"
-            return *self._versions(kb), f"{done}: {escape_markdown(saved.label)}.", ""
-
-        return save
-
-    def _on_activate(self, kb: str | None, version: int | None) -> tuple[Any, ...]:
+    def _on_save(self, kb: str | None, note: str, *form: Any) -> tuple[Any, ...]:
         kb = self._selected(kb)
-        try:
-            active = self.store.activate(kb, int(version or 0))
-        except RagdeskError as e:
-            return *self._versions(kb), str(e)
-        return *self._versions(kb), f"Active now: {escape_markdown(active.label)}."
+        template, problems = self._draft(form)
+        if template is None:
+            return *self._versions(kb), problems, gr.skip()
+        saved = self.store.save(kb, template, note=note)
+        return *self._versions(kb), f"Saved (not active yet): {escape_markdown(saved.label)}.", ""
+
+    def _on_save_to_activate(self, kb: str | None, note: str, *form: Any) -> tuple[Any, ...]:
+        """Save and activate, first step: the new version's number for the gate (0 when nothing was saved)."""
+        saved = self._on_save(kb, note, *form)
+        versions = self.store.versions(self._selected(kb))
+        return *saved, versions[0].version if saved[-1] == "" and versions else 0
+
+    def _on_activate_saved(
+        self, kb: str | None, version: int, request: gr.Request, progress: gr.Progress = GATE_PROGRESS
+    ) -> tuple[Any, ...]:
+        """Save and activate, second step: the saved version through the gate (nothing when the save failed)."""
+        if not version:
+            return tuple(gr.skip() for _ in range(11))
+        return self._on_activate(kb, version, request, progress)
+
+    def _on_activate(
+        self, kb: str | None, version: int | None, request: gr.Request, progress: gr.Progress = GATE_PROGRESS
+    ) -> tuple[Any, ...]:
+        kb = self._selected(kb)
+        gated = self.gate.run(kb, int(version or 0), request, progress)
+        return *self._versions(kb), *gated, self.gate.record(kb)
+
+    def _on_override(self, kb: str | None, result: Any, reason: str, request: gr.Request) -> tuple[Any, ...]:
+        kb = self._selected(kb)
+        gated = self.gate.override(kb, result, reason, request)
+        return *self._versions(kb), *gated, self.gate.record(kb)
 
     def _on_compare(self, kb: str | None, older: int | None, newer: int | None) -> str:
         try:
@@ -332,6 +357,8 @@ def _version_tools() -> dict[str, Any]:
             c["newer"] = gr.Dropdown(label="with", choices=[], elem_id="diff-new")
             c["compare"] = gr.Button("Show changes", elem_id="prompt-compare")
         c["diff"] = gr.Code(label="Changes", language=None, wrap_lines=True, elem_id="prompt-diff")
+        gr.Markdown("**Activations** (the evaluation gate's scores, and the reason when one was overridden)")
+        c["record"] = gr.Markdown(elem_id="prompt-activations")
     return c
 
 
