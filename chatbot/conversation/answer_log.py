@@ -14,6 +14,7 @@ from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from knowledge.database import Base
+from knowledge.registry import kb_reference
 
 BUCKET_BASE = 1.1  # time-to-first-token buckets are 10% wide: a percentile read from them is within 5%
 BACKFILL_BATCH = 2000
@@ -24,7 +25,7 @@ class AnswerLogRow(Base):
 
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
-    kb: Mapped[str] = mapped_column(String(100))
+    kb: Mapped[str] = mapped_column(String(100), kb_reference())  # follows a rename
     day: Mapped[date] = mapped_column(Date)  # the UTC day, the unit every plot counts in
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     question: Mapped[str] = mapped_column(Text)

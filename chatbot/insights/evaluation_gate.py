@@ -21,6 +21,7 @@ from chatbot.insights.answer_scoring import reference_match
 from chatbot.insights.evaluation_sets import EvalCase, EvaluationSets
 from knowledge.database import Base, utcnow
 from knowledge.errors import RagdeskError
+from knowledge.registry import kb_reference
 
 Progress = Callable[[int, int], None]  # (questions done, questions in all)
 
@@ -37,7 +38,7 @@ class ActivationRow(Base):
     __tablename__ = "template_activations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kb: Mapped[str] = mapped_column(String(100), index=True)
+    kb: Mapped[str] = mapped_column(String(100), kb_reference(), index=True)
     version: Mapped[int] = mapped_column(Integer)
     replaced: Mapped[int] = mapped_column(Integer)  # the version that was active before
     score: Mapped[float | None] = mapped_column(Float)  # None: no test set, the gate did not run

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from knowledge.database import Base, utcnow
 from knowledge.errors import RagdeskError
+from knowledge.registry import kb_reference
 
 ORIGINS = ("faq", "good answer", "should refuse", "csv")
 QUESTION_HEADERS = ("question",)
@@ -33,7 +34,7 @@ class EvalCaseRow(Base):
     __tablename__ = "eval_cases"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kb: Mapped[str] = mapped_column(String(100), index=True)
+    kb: Mapped[str] = mapped_column(String(100), kb_reference(), index=True)
     question_key: Mapped[str] = mapped_column(String(40))  # the question with case and spaces folded, hashed
     question: Mapped[str] = mapped_column(Text)
     expected: Mapped[str] = mapped_column(Text, default="")
