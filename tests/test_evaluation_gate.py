@@ -16,11 +16,11 @@ from ingest.pipeline import IngestPipeline, expand_paths
 from tests.helpers.paths import SAMPLES
 
 TEST_SET = (
-    "question,expected_answer,should_refuse\n"
-    "How long do I have to return an item?,30 days from the delivery date,\n"
-    "Is return shipping free?,free for customers in the European Union and the United Kingdom,\n"
-    "Do you sell used cars?,,yes\n"
-).encode()
+    b"question,expected_answer,should_refuse\n"
+    b"How long do I have to return an item?,30 days from the delivery date,\n"
+    b"Is return shipping free?,free for customers in the European Union and the United Kingdom,\n"
+    b"Do you sell used cars?,,yes\n"
+)
 
 
 @pytest.fixture
