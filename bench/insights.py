@@ -15,17 +15,18 @@ cluster_s=x.x`.
 
 --metrics: a throwaway SQLite file with the product's schema is filled with N turns (default 1,000,000; about 3
 per conversation over the last 365 days, 3 knowledge bases, a human and an ai message per turn, an answer_log
-row per answer, feedback rows for the rated ones), then SupportMetrics.report is timed (one warm-up, 5 runs,
-median and max) for every knowledge base over the year, the largest one over the last 30 days and over the
-year, with report.csv() and the per-day DataFrame a plot needs; SQLite's query plans are printed. The part's
-last line is exactly `turns=N report_all_year_s=x.xxx report_kb_30d_s=x.xxx report_kb_year_s=x.xxx
-csv_s=x.xxx`.
+row per answer, a conversation_outcomes row per conversation, feedback rows for the rated ones), then
+SupportMetrics.report is timed (one warm-up, 5 runs, median and max) for every knowledge base over the year, the
+largest one over the last 30 days and over the year, with report.csv() and the Insights tab's plot frames;
+SQLite's query plans are printed. Then the knowledge-gap topics over the newest unanswered questions are timed on
+a first visit (every question embedded and kept) and the next. The part's last line is exactly `turns=N
+report_all_year_s=x.xxx report_kb_30d_s=x.xxx report_kb_year_s=x.xxx csv_s=x.xxx plots_s=x.xxx
+gaps_first_s=x.xxx gaps_next_s=x.xxx`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -44,19 +45,22 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pandas
 from sqlalchemy import Engine, insert
 from sqlalchemy.orm import sessionmaker
 
 import chatbot.insights.faq  # noqa: F401  (registers its tables on the shared Base)
-from chatbot.conversation.answer_log import AnswerLogRow, ttft_bucket
+from chatbot.conversation.answer_log import AnswerLogRow, ConversationOutcomeRow, ttft_bucket
 from chatbot.conversation.history import ConversationRow, FeedbackRow, MessageRow
 from chatbot.insights import support_metrics
-from chatbot.insights.knowledge_gaps import group_by_meaning, unit_rows
+from chatbot.insights.knowledge_gaps import KnowledgeGaps, group_by_meaning
+from chatbot.insights.question_vectors import QuestionVectors, unit_rows
 from chatbot.insights.support_metrics import MetricsQuery, SupportMetrics
 from chatbot.settings import InsightsSettings
+from chatbot.ui.metrics_panel import plot_frames
 from knowledge.database import create_tables, open_database
+from knowledge.embeddings import build_embeddings
 from knowledge.registry import KnowledgeBaseRow
+from knowledge.settings import EmbeddingSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKFAQ = ROOT.parent / "shared" / "eval" / "stackfaq"
@@ -125,9 +129,6 @@ def scores_line(distance: float, scores: dict[str, Any], extra: str = "") -> str
 
 
 def gaps(args: argparse.Namespace) -> None:
-    from knowledge.embeddings import build_embeddings
-    from knowledge.settings import EmbeddingSettings
-
     default = InsightsSettings().topic_distance
     distances = sorted({float(d) for d in args.distances.split(",") if d.strip()} | {default})
     texts, truth = read_groups(args.stackfaq_dir, args.limit)
@@ -174,6 +175,11 @@ def conversation_rows(rng: random.Random, now: datetime, turns: int, message_id:
             rows["feedback"].append(dict(message_id=message_id + 1, rating=answer["rating"], reason="", created_at=at))
         message_id += 2
     rows["conversations"][0].update(created_at=started, updated_at=at)
+    logged = rows["answer_log"]
+    rows["conversation_outcomes"] = [
+        dict(conversation_id=cid, kb=kb, first_day=logged[0]["day"], handed_off=any(a["handed_off"] for a in logged),
+             disliked=any(a["rating"] == "down" for a in logged))
+    ]  # fmt: skip
     return rows
 
 
@@ -213,6 +219,7 @@ def build_database(engine: Engine, turns: int, now: datetime) -> Counter[str]:
         "conversations": ConversationRow.__table__,
         "messages": MessageRow.__table__,
         "answer_log": AnswerLogRow.__table__,
+        "conversation_outcomes": ConversationOutcomeRow.__table__,
         "feedback": FeedbackRow.__table__,
     }
     counts: Counter[str] = Counter()
@@ -240,13 +247,15 @@ def timed(call: Callable[[], Any], runs: int = RUNS) -> tuple[float, float, Any]
 
 
 def query_plans(engine: Engine, query: MetricsQuery) -> None:
-    filters = support_metrics._filters(query)
-    builders = [support_metrics._daily_counts, support_metrics._daily_conversations, support_metrics._daily_buckets]
+    statements = {
+        "daily_counts": support_metrics._daily_counts(support_metrics._filters(query)),
+        "daily_conversations": support_metrics._daily_conversations(query),
+    }
     with engine.connect() as conn:
-        for build in builders:
-            sql = str(build(filters).compile(engine, compile_kwargs={"literal_binds": True}))
+        for name, statement in statements.items():
+            sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
             plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
-            print(f"  plan {build.__name__} kb={query.kb}: " + " | ".join(row[-1] for row in plan))
+            print(f"  plan {name} kb={query.kb}: " + " | ".join(row[-1] for row in plan))
 
 
 def time_reports(engine: Engine, today: date) -> dict[str, float]:
@@ -268,10 +277,30 @@ def time_reports(engine: Engine, today: date) -> dict[str, float]:
     median, worst, text = timed(report.csv)
     print(f"csv: {len(text.splitlines())} lines, {len(text)} chars, median_s={median:.4f} max_s={worst:.4f}")
     figures["csv_s"] = median
-    median, worst, frame = timed(lambda: pandas.DataFrame([dataclasses.asdict(d) for d in report.days]))
-    print(f"dataframe: {frame.shape[0]}x{frame.shape[1]}, median_s={median:.4f} max_s={worst:.4f}")
+    median, worst, frames = timed(lambda: plot_frames(report))
+    print(
+        f"plot frames (the tab's four plots): {[len(f) for f in frames]} rows, median_s={median:.4f} max_s={worst:.4f}"
+    )
+    figures["plots_s"] = median
     query_plans(engine, queries["report_all_year_s"])
     query_plans(engine, queries["report_kb_year_s"])
+    return figures
+
+
+def time_gaps(engine: Engine) -> dict[str, float]:
+    """The knowledge-gap topics over the newest unanswered questions: first visit (embeds them all) and the next."""
+    embeddings = build_embeddings(EmbeddingSettings())
+    sessions = sessionmaker(engine)
+    settings = InsightsSettings()
+    gaps = KnowledgeGaps(sessions, QuestionVectors(sessions, embeddings, "bench"), settings)
+    figures = {}
+    for visit in ("gaps_first_s", "gaps_next_s"):
+        started = time.perf_counter()
+        topics = gaps.topics()
+        figures[visit] = time.perf_counter() - started
+        asked = sum(t.size for t in topics)
+        print(f"{visit[:-2]}: {len(topics)} topics from {asked} questions (max {settings.max_gap_questions}), "
+              f"{figures[visit]:.2f} s")  # fmt: skip
     return figures
 
 
@@ -289,6 +318,7 @@ def metrics(args: argparse.Namespace) -> None:
         rows = " ".join(f"{k}={v}" for k, v in counts.items())
         print(f"metrics: built {path} in {build_s:.1f} s ({rows}), {path.stat().st_size / 2**20:.0f} MiB")
         figures = time_reports(engine, now.date())
+        figures.update(time_gaps(engine))
         engine.dispose()
     print(f"turns={args.turns} " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
 

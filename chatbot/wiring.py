@@ -25,6 +25,7 @@ from chatbot.insights.evaluation_sets import EvaluationSets
 from chatbot.insights.faq import FaqBook
 from chatbot.insights.knowledge_gaps import KnowledgeGaps
 from chatbot.insights.prometheus import SupportCollector
+from chatbot.insights.question_vectors import QuestionVectors
 from chatbot.insights.service import InsightsService
 from chatbot.insights.support_metrics import SupportMetrics
 from chatbot.llm.factory import LanguageModel, build_language_model, describe_model, embeddings_beside
@@ -87,10 +88,14 @@ def _insights(
     model: LanguageModel,
 ) -> InsightsService:
     backfill_answer_log(sessions)  # answers stored before the answer log existed (an upgrade)
+    e = settings.embeddings
+    embedding_model = f"{e.backend}:{e.model or 'bundled'}:{'multilingual' if e.multilingual else 'english'}"
     sets = EvaluationSets(sessions, settings.insights.max_test_cases)
     return InsightsService(
         metrics=SupportMetrics(sessions),
-        gaps=KnowledgeGaps(sessions, knowledge.embeddings, settings.insights),
+        gaps=KnowledgeGaps(
+            sessions, QuestionVectors(sessions, knowledge.embeddings, embedding_model), settings.insights
+        ),
         faq=FaqBook(sessions, knowledge),
         sets=sets,
         gate=EvaluationGate(sessions, drafts, templates, sets, settings.insights.gate_margin),

@@ -151,7 +151,7 @@ def test_prompt_studio_round_trip(app: str, page, tmp_path: Path) -> None:
     page.locator("#prompts-version input").click()
     page.get_by_role("option", name="built-in default").click()
     page.locator("#prompt-activate").click()
-    page.locator("#prompt-message").get_by_text("Active now: built-in default").wait_for()
+    page.locator("#gate-message").get_by_text("Active now: built-in default").wait_for()
     page.locator("#prompt-compare").click()
     page.locator("#prompt-diff").get_by_text("cheerful pirate").first.wait_for()
 

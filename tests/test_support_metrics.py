@@ -13,7 +13,13 @@ from prometheus_client import generate_latest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from chatbot.conversation.answer_log import AnswerLogRow, backfill_answer_log, bucket_seconds, ttft_bucket
+from chatbot.conversation.answer_log import (
+    AnswerLogRow,
+    ConversationOutcomeRow,
+    backfill_answer_log,
+    bucket_seconds,
+    ttft_bucket,
+)
 from chatbot.conversation.history import ConversationStore
 from chatbot.insights.support_metrics import MetricsQuery, SupportMetrics
 from chatbot.ui.metrics_panel import MetricsQueryError, metrics_query, plot_frames, summary
@@ -47,6 +53,8 @@ def back_date(sessions: Any, conversation: str, days: int) -> None:
     day = datetime.now(UTC).date() - timedelta(days=days)
     with sessions.begin() as s:
         s.execute(update(AnswerLogRow).where(AnswerLogRow.conversation_id == conversation).values(day=day))
+        outcome = ConversationOutcomeRow.conversation_id == conversation
+        s.execute(update(ConversationOutcomeRow).where(outcome).values(first_day=day))
 
 
 def test_each_figure_is_counted_per_day_and_over_the_period(store: Any) -> None:
@@ -144,7 +152,8 @@ def test_an_upgrade_logs_the_answers_stored_before_the_log_existed(store: Any) -
     conversations.add_feedback("owner", conversation, 1, "down")
     before = metrics.report(MetricsQuery()).total
     with sessions.begin() as s:
-        s.execute(delete(AnswerLogRow))  # as a database from before the answer log
+        s.execute(delete(ConversationOutcomeRow))  # as a database from before the answer log
+        s.execute(delete(AnswerLogRow))
 
     assert backfill_answer_log(sessions) == 2
     assert metrics.report(MetricsQuery()).total == before

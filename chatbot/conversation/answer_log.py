@@ -1,6 +1,7 @@
 """The answer log: one narrow row per answered turn (what was asked, how it ended, how fast, how it was rated),
-written in the transaction that stores the turn. The Insights tab counts over these indexed columns in SQL
-instead of reading every message's JSON."""
+and one per conversation (its first day, whether it was ever handed off or thumbed down), written in the
+transaction that stores the turn or the thumbs. The Insights tab counts over these in SQL, from covering indexes
+(the index alone answers its queries), instead of reading every message's JSON."""
 
 from __future__ import annotations
 
@@ -10,7 +11,21 @@ from datetime import date, datetime
 from typing import Any
 
 from langchain_core.messages import BaseMessage
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, select, update
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    case,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
 from knowledge.database import Base
@@ -18,6 +33,9 @@ from knowledge.registry import kb_reference
 
 BUCKET_BASE = 1.1  # time-to-first-token buckets are 10% wide: a percentile read from them is within 5%
 BACKFILL_BATCH = 2000
+# What the daily figures count, after the day: covering-index columns, so the index alone answers (1M turns: a
+# year's report reads about 1M index entries and no table row).
+_COUNTED = ("first_token_bucket", "handed_off", "refused_by_check", "trimmed", "rating")
 
 
 class AnswerLogRow(Base):
@@ -37,9 +55,26 @@ class AnswerLogRow(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
 
     __table_args__ = (
-        Index("ix_answer_log_kb_day", "kb", "day"),
-        Index("ix_answer_log_day", "day"),
+        Index("ix_answer_log_kb_day", "kb", "day", *_COUNTED),
+        Index("ix_answer_log_day", "day", *_COUNTED),
         Index("ix_answer_log_conversation", "conversation_id"),
+    )
+
+
+class ConversationOutcomeRow(Base):
+    """A conversation as deflection counts it: deflected unless it was handed off or thumbed down."""
+
+    __tablename__ = "conversation_outcomes"
+
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    kb: Mapped[str] = mapped_column(String(100), kb_reference())
+    first_day: Mapped[date] = mapped_column(Date)  # the UTC day of its first answer
+    handed_off: Mapped[bool] = mapped_column(Boolean, default=False)
+    disliked: Mapped[bool] = mapped_column(Boolean, default=False)  # an answer's latest thumbs is down
+
+    __table_args__ = (
+        Index("ix_conversation_outcomes_kb_day", "kb", "first_day", "handed_off", "disliked"),
+        Index("ix_conversation_outcomes_day", "first_day", "handed_off", "disliked"),
     )
 
 
@@ -87,9 +122,35 @@ def log_row(
     )
 
 
+def record(session: Session, rows: list[AnswerLogRow]) -> None:
+    """Add one conversation's new answer rows and fold them into its outcome (in the caller's transaction)."""
+    if not rows:
+        return
+    session.add_all(rows)
+    first = rows[0]
+    if session.get(ConversationOutcomeRow, first.conversation_id) is None:
+        session.add(ConversationOutcomeRow(conversation_id=first.conversation_id, kb=first.kb, first_day=first.day))
+        session.flush()
+    if any(r.handed_off for r in rows):  # set, never read-and-written: two replicas cannot undo each other
+        session.execute(
+            update(ConversationOutcomeRow)
+            .where(ConversationOutcomeRow.conversation_id == first.conversation_id)
+            .values(handed_off=True)
+        )
+
+
 def rate(session: Session, message_id: int, rating: str) -> None:
-    """Keep the answer's latest thumbs beside it (in the caller's transaction)."""
+    """Keep the answer's latest thumbs beside it, and whether its conversation has a thumbs down."""
     session.execute(update(AnswerLogRow).where(AnswerLogRow.message_id == message_id).values(rating=rating))
+    conversation = select(AnswerLogRow.conversation_id).where(AnswerLogRow.message_id == message_id)
+    down = exists().where(
+        AnswerLogRow.conversation_id == ConversationOutcomeRow.conversation_id, AnswerLogRow.rating == "down"
+    )
+    session.execute(
+        update(ConversationOutcomeRow)
+        .where(ConversationOutcomeRow.conversation_id.in_(conversation.scalar_subquery()))
+        .values(disliked=down)
+    )
 
 
 def backfill_answer_log(sessions: sessionmaker[Session]) -> int:
@@ -120,4 +181,27 @@ def backfill_answer_log(sessions: sessionmaker[Session]) -> int:
                 s.add(row)
         done += len(batch)
         if len(batch) < BACKFILL_BATCH:
+            backfill_outcomes(sessions)
             return done
+
+
+def backfill_outcomes(sessions: sessionmaker[Session]) -> None:
+    """Outcomes of the conversations logged without one (an upgrade)."""
+    log, outcome = AnswerLogRow, ConversationOutcomeRow
+    handed_off = func.max(case((log.handed_off.is_(True), 1), else_=0))
+    disliked = func.max(case((log.rating == "down", 1), else_=0))
+    with sessions.begin() as s:
+        missing = s.execute(
+            select(log.conversation_id, func.min(log.kb), func.min(log.day), handed_off, disliked)
+            .outerjoin(outcome, outcome.conversation_id == log.conversation_id)
+            .where(outcome.conversation_id.is_(None))
+            .group_by(log.conversation_id)
+        ).all()
+        s.add_all(
+            ConversationOutcomeRow(conversation_id=c, kb=kb, first_day=_day(day), handed_off=bool(h), disliked=bool(d))
+            for c, kb, day, h, d in missing
+        )
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

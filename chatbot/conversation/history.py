@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, sessionmaker
 
-from chatbot.conversation.answer_log import AnswerLogRow, log_rows, rate
+from chatbot.conversation.answer_log import AnswerLogRow, ConversationOutcomeRow, log_rows, rate, record
 from chatbot.conversation.conversation_search import ConversationPage, ConversationQuery, ConversationSummary
 from chatbot.conversation.turns import Turn, turns_from_messages
 from chatbot.errors import ConversationNotFoundError, InvalidFeedbackError
@@ -116,11 +116,8 @@ class SQLChatHistory(BaseChatMessageHistory):
             s.add_all(rows)
             s.flush()  # the rows' ids, which the answer log keys on
             now = utcnow()
-            s.add_all(
-                log_rows(
-                    [(r.id, m) for r, m in zip(rows, messages, strict=True)], self.conversation_id, conversation.kb, now
-                )
-            )
+            stored = [(r.id, m) for r, m in zip(rows, messages, strict=True)]
+            record(s, log_rows(stored, self.conversation_id, conversation.kb, now))
             conversation.updated_at = now
             first_question = next((m for m in messages if m.type == "human"), None)
             if conversation.title == "New conversation" and first_question is not None:
@@ -247,6 +244,7 @@ class ConversationStore:
         self.get(owner, conversation_id)
         with self._sessions.begin() as s:
             s.execute(delete(AnswerLogRow).where(AnswerLogRow.conversation_id == conversation_id))
+            s.execute(delete(ConversationOutcomeRow).where(ConversationOutcomeRow.conversation_id == conversation_id))
             s.execute(delete(MessageRow).where(MessageRow.conversation_id == conversation_id))
             s.execute(delete(ConversationRow).where(ConversationRow.id == conversation_id))
 

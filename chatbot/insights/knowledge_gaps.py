@@ -1,7 +1,8 @@
 """Knowledge gaps: the questions customers asked that the knowledge base could not answer (handed off, refused by
 the grounding check, or thumbed down), grouped by meaning into topics. Questions are embedded with the knowledge
-base's embedding model and grouped by agglomerative clustering (average linkage on cosine distance, cut at a
-distance), per knowledge base; a question an approved FAQ entry answers is no longer a gap."""
+base's embedding model (once: see question_vectors) and grouped by agglomerative clustering (average linkage on
+cosine distance, cut at a distance), per knowledge base; a question an approved FAQ entry answers is no longer a
+gap."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 from sklearn.cluster import AgglomerativeClustering
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatbot.conversation.answer_log import AnswerLogRow
 from chatbot.insights.faq import FaqQuestionRow
+from chatbot.insights.question_vectors import QuestionVectors
 from chatbot.settings import InsightsSettings
 
 EXAMPLES_SHOWN = 5
@@ -75,9 +76,9 @@ def group_by_meaning(vectors: np.ndarray, distance: float) -> list[int]:
 
 
 class KnowledgeGaps:
-    def __init__(self, sessions: sessionmaker[Session], embeddings: Embeddings, settings: InsightsSettings) -> None:
+    def __init__(self, sessions: sessionmaker[Session], vectors: QuestionVectors, settings: InsightsSettings) -> None:
         self._sessions = sessions
-        self._embeddings = embeddings
+        self._vectors = vectors
         self._settings = settings
 
     def questions(self, kb: str | None = None) -> list[GapQuestion]:
@@ -106,26 +107,24 @@ class KnowledgeGaps:
         return sorted(topics, key=lambda t: (-t.size, -t.last_seen.timestamp()))
 
     def _grouped(self, questions: list[GapQuestion]) -> list[Topic]:
-        texts = list(dict.fromkeys(" ".join(q.question.split()) for q in questions))  # each wording embedded once
-        vectors = unit_rows(self._embeddings.embed_documents(texts))
-        label_of = dict(zip(texts, group_by_meaning(vectors, self._settings.topic_distance), strict=True))
-        row_of = {text: n for n, text in enumerate(texts)}
-        members: dict[int, list[GapQuestion]] = {}
-        for question in questions:
-            members.setdefault(label_of[" ".join(question.question.split())], []).append(question)
-        return [_topic(group, vectors, row_of) for group in members.values()]
+        """Each wording clustered once (the same words asked twice are one point, counted twice)."""
+        vectors = self._vectors.unit_vectors([(q.message_id, " ".join(q.question.split())) for q in questions])
+        first_of: dict[str, int] = {}
+        for n, question in enumerate(questions):
+            first_of.setdefault(" ".join(question.question.split()), n)
+        wordings = list(first_of)
+        labels = group_by_meaning(vectors[[first_of[w] for w in wordings]], self._settings.topic_distance)
+        label_of = dict(zip(wordings, labels, strict=True))
+        members: dict[int, list[int]] = {}
+        for n, question in enumerate(questions):
+            members.setdefault(label_of[" ".join(question.question.split())], []).append(n)
+        return [_topic([questions[n] for n in rows], vectors[rows]) for rows in members.values()]
 
 
-def unit_rows(vectors: list[list[float]]) -> np.ndarray:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-
-
-def _topic(group: list[GapQuestion], vectors: np.ndarray, row_of: dict[str, int]) -> Topic:
-    rows = [row_of[" ".join(q.question.split())] for q in group]
-    centre = vectors[rows].mean(axis=0)
-    closeness = vectors[rows] @ centre
-    ordered = [q for _, q in sorted(zip(closeness, group, strict=True), key=lambda pair: -pair[0])]
+def _topic(group: list[GapQuestion], vectors: np.ndarray) -> Topic:
+    """Its questions, most central first (nearest the mean of their vectors)."""
+    closeness = vectors @ vectors.mean(axis=0)
+    ordered = [group[n] for n in np.argsort(-closeness, kind="stable")]
     return Topic(group[0].kb, ordered, ordered[0].question)
 
 

@@ -1,6 +1,7 @@
 """Support metrics per UTC day over a period and knowledge base: questions, answered and handed-off shares,
-deflection, thumbs, the grounding check's refusals and trims, time to first token. Counted in SQL over the
-answer log's indexed columns (three grouped queries), never by reading every turn into Python."""
+deflection, thumbs, the grounding check's refusals and trims, time to first token. Counted in SQL by two grouped
+queries over covering indexes (the answer log's and the conversation outcomes'), never by reading every turn into
+Python; a conversation counts on the day of its first answer."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from chatbot.conversation.answer_log import AnswerLogRow, bucket_seconds
+from chatbot.conversation.answer_log import AnswerLogRow, ConversationOutcomeRow, bucket_seconds
 
 MAX_DAYS = 3660  # a period is at most ten years of rows in the table and the plots
-L = AnswerLogRow
+L, C = AnswerLogRow, ConversationOutcomeRow
 
 
 @dataclass(frozen=True)
@@ -83,15 +84,17 @@ class SupportMetrics:
         self._sessions = sessions
 
     def report(self, query: MetricsQuery) -> MetricsReport:
-        filters = _filters(query)
         with self._sessions() as s:
-            counts = {row[0]: row[1:] for row in s.execute(_daily_counts(filters))}
-            conversations = {row[0]: row[1:] for row in s.execute(_daily_conversations(filters))}
-            buckets: dict[date, Counter[int]] = {}
-            for day, bucket, n in s.execute(_daily_buckets(filters)):
-                buckets.setdefault(_as_date(day), Counter())[bucket] = n
-        counts = {_as_date(d): v for d, v in counts.items()}
-        conversations = {_as_date(d): v for d, v in conversations.items()}
+            counted = s.execute(_daily_counts(_filters(query))).all()
+            conversations = {_as_date(row[0]): row[1:] for row in s.execute(_daily_conversations(query))}
+        counts: dict[date, list[int]] = {}
+        buckets: dict[date, Counter[int]] = {}
+        for day, bucket, *numbers in counted:  # a row per day and time-to-first-token bucket
+            day = _as_date(day)
+            sums = counts.setdefault(day, [0] * len(numbers))
+            counts[day] = [a + int(b or 0) for a, b in zip(sums, numbers, strict=True)]
+            if bucket is not None:
+                buckets.setdefault(day, Counter())[bucket] += int(numbers[0])
         days = [_figures(d, counts.get(d), conversations.get(d), buckets.get(d)) for d in _period(query, counts)]
         return MetricsReport(query, days, _total(days, buckets))
 
@@ -118,9 +121,11 @@ def _count(condition: ColumnElement[bool]) -> Any:
 
 
 def _daily_counts(filters: list[ColumnElement[bool]]) -> Any:
+    """Per day and time-to-first-token bucket (the covering index's order: no sort, no table row read)."""
     return (
         select(
             L.day,
+            L.first_token_bucket,
             func.count(),
             _count(L.handed_off.is_(True)),
             _count(L.refused_by_check.is_(True)),
@@ -129,32 +134,21 @@ def _daily_counts(filters: list[ColumnElement[bool]]) -> Any:
             _count(L.rating == "down"),
         )
         .where(*filters)
-        .group_by(L.day)
-    )
-
-
-def _daily_conversations(filters: list[ColumnElement[bool]]) -> Any:
-    """Conversations by the day of their first question in the period, and how many were deflected."""
-    each = (
-        select(
-            func.min(L.day).label("day"),
-            func.max(case((L.handed_off.is_(True), 1), else_=0)).label("handed_off"),
-            func.max(case((L.rating == "down", 1), else_=0)).label("disliked"),
-        )
-        .where(*filters)
-        .group_by(L.conversation_id)
-        .subquery()
-    )
-    deflected = _count(and_(each.c.handed_off == 0, each.c.disliked == 0))
-    return select(each.c.day, func.count(), deflected).group_by(each.c.day)
-
-
-def _daily_buckets(filters: list[ColumnElement[bool]]) -> Any:
-    return (
-        select(L.day, L.first_token_bucket, func.count())
-        .where(*filters, L.first_token_bucket.is_not(None))
         .group_by(L.day, L.first_token_bucket)
     )
+
+
+def _daily_conversations(query: MetricsQuery) -> Any:
+    """Conversations by the day of their first answer, and how many were deflected."""
+    filters: list[ColumnElement[bool]] = []
+    if query.kb:
+        filters.append(C.kb == query.kb)
+    if query.date_from:
+        filters.append(C.first_day >= query.date_from)
+    if query.date_to:
+        filters.append(C.first_day <= query.date_to)
+    deflected = _count(and_(C.handed_off.is_(False), C.disliked.is_(False)))
+    return select(C.first_day, func.count(), deflected).where(*filters).group_by(C.first_day)
 
 
 def _period(query: MetricsQuery, counts: dict[date, Any]) -> list[date]:

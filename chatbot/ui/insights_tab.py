@@ -80,11 +80,8 @@ class InsightsTab:
         choices = gr.Dropdown(choices=[ALL_KBS, *self.kb_names()], value=kb or ALL_KBS)
         where = f" in '{escape_markdown(chosen)}'" if chosen else ""
         asked = sum(t.size for t in topics)
-        status = (
-            f"{len(topics):,} topics from {asked:,} unanswered questions{where}."
-            if topics
-            else NO_GAPS.format(kb=where)
-        )
+        status = f"{_count(len(topics), 'topic')} from {_count(asked, 'unanswered question')}{where}."
+        status = status if topics else NO_GAPS.format(kb=where)
         rows = [topic_row(t) for t in topics]
         return choices, status, rows, [t.key for t in topics], self._entries(chosen), gr.Group(visible=False)
 

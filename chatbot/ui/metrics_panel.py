@@ -35,12 +35,14 @@ class MetricsPanel:
         summary = gr.Markdown(elem_id="metrics-summary")
         with gr.Row():
             volume = gr.LinePlot(x="day", y="count", color="series", title="Questions per day", elem_id="plot-volume")
-            shares = gr.LinePlot(x="day", y="share", color="series", title="Shares per day", elem_id="plot-shares")
+            shares = gr.ScatterPlot(x="day", y="share", color="series", title="Shares per day", elem_id="plot-shares")
         with gr.Row():
             thumbs = gr.BarPlot(
                 x="day", y="count", color="series", title="Feedback and the grounding check", elem_id="plot-thumbs"
             )
-            speed = gr.LinePlot(x="day", y="seconds", color="series", title="Time to first token", elem_id="plot-ttft")
+            speed = gr.ScatterPlot(
+                x="day", y="seconds", color="series", title="Time to first token", elem_id="plot-ttft"
+            )
         download = gr.DownloadButton("Download CSV", visible=False, elem_id="metrics-csv")
         inputs, outputs = [kb, since, until], [kb, since, until, summary, volume, shares, thumbs, speed, download]
         show.click(self.show, inputs, outputs)

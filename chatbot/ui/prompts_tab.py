@@ -91,7 +91,8 @@ class PromptsTab:
 
     def render(self, tab: gr.Tab) -> None:
         c = {**_picker(), **_template_form(), **_trials()}
-        c.update(self.gate.render())
+        c.update(self.gate.render())  # under Save and activate: the gate's verdict shows where it was asked for
+        c.update(_trial_answers())
         c.update(_version_tools())
         form = [c[name] for name in FORM_FIELDS]
         versions = [c["kb"], c["version"], c["older"], c["newer"], c["status"]]
@@ -334,6 +335,11 @@ def _trials() -> dict[str, Any]:
         c["save"] = gr.Button("Save as new version", elem_id="prompt-save")
         c["save_activate"] = gr.Button("Save and activate", variant="primary", elem_id="prompt-save-activate")
     c["message"] = gr.Markdown(elem_id="prompt-message")
+    return c
+
+
+def _trial_answers() -> dict[str, Any]:
+    c: dict[str, Any] = {}
     with gr.Row():
         c["draft_answer"] = gr.Markdown(label="Draft", elem_id="try-draft")
         c["active_answer"] = gr.Markdown(label="Active", elem_id="try-active")
