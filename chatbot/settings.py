@@ -183,7 +183,7 @@ class InsightsSettings(BaseModel):
         "is under this; lower splits topics finer.",
     )
     max_gap_questions: int = Field(
-        3000, ge=10, description="Knowledge gaps: the newest this many unanswered questions are grouped."
+        2000, ge=10, description="Knowledge gaps: the newest this many unanswered questions are grouped."
     )
     gate_margin: float = Field(
         0.05,

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from chatbot.insights.evaluation_sets import CaseDraft, EvaluationSetError, EvaluationSets, parse_csv
+from ingest.pipeline import expand_paths
+from tests.helpers.paths import SAMPLES
 
 
 @pytest.fixture
@@ -92,3 +94,27 @@ def test_a_removed_case_is_gone_and_an_unknown_one_is_said(sets: EvaluationSets)
     assert sets.remove("default", case.id)
     assert not sets.remove("default", case.id)
     assert sets.cases("default") == []
+
+
+def test_a_turn_marked_in_the_conversations_tab_joins_its_knowledge_base_s_set(services: Any, pipeline: Any) -> None:
+    from chatbot.ui.conversations_tab import ConversationsTab
+
+    tab = ConversationsTab(services.conversations, services.insights.sets)
+    good, refuse = tab._on_promote(should_refuse=False), tab._on_promote(should_refuse=True)
+    conversation = services.chat.new_conversation("customer").id
+    assert not services.chat.answer("customer", conversation, "How long do I have to return an item?").answered
+    assert "handed off: there is no answer to expect" in good(conversation, 1)  # nothing ingested yet
+
+    pipeline.ingest_files(expand_paths([SAMPLES]), "default")
+    conversation = services.chat.new_conversation("customer").id
+    turn = services.chat.answer("customer", conversation, "How long do I have to return an item?")
+    assert good("", 1) == "Open a conversation first."
+    assert good(conversation, 3) == "This conversation has turns 1 to 1."
+    assert good(conversation, 1).startswith("Added to the test set of 'default': turn 1, expecting this answer")
+    [case] = services.insights.sets.cases("default")
+    assert (case.question, case.origin) == ("How long do I have to return an item?", "good answer")
+    assert case.expected == re.sub(r"\s*\[\d+\]", "", turn.answer)  # the answer, its [n] markers dropped
+    assert case.expected
+    refuse(conversation, 1)
+    [case] = services.insights.sets.cases("default")  # the same question: its expectation replaced
+    assert (case.should_refuse, case.expected, case.origin) == (True, "", "should refuse")
