@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
 
 from chatbot.access.api_keys import ApiKeyStore
 from chatbot.access.portal_origins import PortalOriginStore
@@ -33,6 +34,11 @@ class Services:
     insights: InsightsService
     support_metrics: CollectorRegistry  # the support figures from the database, for /metrics
     model_health: Callable[[], dict[str, Any]]
+    database: Engine  # the pool every store shares; close() returns its connections
+
+    def close(self) -> None:
+        """Give back the database connections (the app's shutdown, a test's end)."""
+        self.database.dispose()
 
     def health(self) -> dict[str, Any]:
         """Each component's own report: the model, the registry database and the vector store."""

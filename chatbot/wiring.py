@@ -29,9 +29,10 @@ from chatbot.insights.question_vectors import QuestionVectors
 from chatbot.insights.service import InsightsService
 from chatbot.insights.support_metrics import SupportMetrics
 from chatbot.llm.factory import LanguageModel, build_language_model, describe_model, embeddings_beside
+from chatbot.migrations.schema import upgrade_database
 from chatbot.services import Services
 from chatbot.settings import Settings
-from knowledge.database import create_tables, open_database
+from knowledge.database import open_database
 from knowledge.embeddings import build_embeddings
 from knowledge.service import KnowledgeService, build_knowledge_service
 
@@ -44,7 +45,7 @@ def build_services(
     if llm is None:
         embeddings = embeddings_beside(settings.llm, embeddings or build_embeddings(settings.embeddings))
     engine = open_database(settings.sqlalchemy_url)
-    create_tables(engine)
+    upgrade_database(engine)  # the schema migrated first: nothing below reads a table it does not know
     knowledge = build_knowledge_service(settings, embeddings=embeddings, engine=engine)
     model = describe_model(llm, settings.llm) if llm else build_language_model(settings.llm, settings.models_path)
     fitter = PromptFitter(
@@ -76,6 +77,7 @@ def build_services(
         insights=insights,
         support_metrics=support_metrics,
         model_health=model.health,
+        database=engine,
     )
 
 

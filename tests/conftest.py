@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,21 +41,63 @@ def embeddings() -> Any:
     return build_embeddings(EmbeddingSettings())
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked both_databases runs on SQLite and on PostgreSQL (its services too, through make_settings)."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_databases"):
+        metafunc.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster for the session (scripts/throwaway_postgres.py)."""
+    from scripts.throwaway_postgres import postgres_binaries, throwaway_postgres
+
+    if postgres_binaries() is None:
+        pytest.skip("PostgreSQL is not installed (Debian: apt-get install postgresql): the PostgreSQL half is skipped")
+    with throwaway_postgres() as url:
+        yield url
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The test's own database: a SQLite file, or a fresh database on the session's PostgreSQL."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'ragdesk.sqlite3'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    server = request.getfixturevalue("postgres_server")
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, database_url: str) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {"data_dir": tmp_path / "data", "llm": {"backend": "fake"}, **overrides}
+        values.setdefault("database_url", database_url)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
     return make
 
 
 @pytest.fixture
-def make_services(make_settings: Callable[..., Settings], embeddings: Any) -> Callable[..., Services]:
-    def make(chat_model: Any = None, **overrides: Any) -> Services:
-        return build_services(make_settings(**overrides), llm=chat_model, embeddings=embeddings)
+def make_services(make_settings: Callable[..., Settings], embeddings: Any) -> Iterator[Callable[..., Services]]:
+    built: list[Services] = []
 
-    return make
+    def make(chat_model: Any = None, **overrides: Any) -> Services:
+        built.append(build_services(make_settings(**overrides), llm=chat_model, embeddings=embeddings))
+        return built[-1]
+
+    yield make
+    for services in built:
+        services.close()
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "chatbot.services",
         "chatbot.conversation",
         "chatbot.insights",
+        "chatbot.migrations",
         "chatbot.llm",
         "chatbot.access",
         "knowledge",
@@ -49,6 +50,13 @@ MAY_IMPORT: dict[str, set[str]] = {
     "chatbot.web": FRONT_END,
     "chatbot.services": {"chatbot.conversation", "chatbot.insights", "chatbot.access", "chatbot.settings", "knowledge"},
     "chatbot.conversation": {"chatbot.llm.factory", "chatbot.settings", "chatbot.errors", "knowledge"},
+    "chatbot.migrations": {
+        "chatbot.access",
+        "chatbot.conversation",
+        "chatbot.insights",
+        "chatbot.settings",
+        "knowledge",
+    },
     "chatbot.insights": {
         "chatbot.conversation",
         "chatbot.llm.factory",
