@@ -19,6 +19,8 @@ from chatbot.ui.conversations_tab import ConversationsTab, conversation_query, p
 from knowledge.database import create_tables, open_database
 from knowledge.registry import KnowledgeBaseRow
 
+pytestmark = pytest.mark.both_databases  # SQLite and PostgreSQL
+
 HANDOFF_REPLY = "I cannot answer that; a colleague will contact you."
 
 
@@ -101,14 +103,16 @@ def test_search_is_empty_and_the_tab_says_so_when_there_are_no_conversations(ser
     assert (found.rows, found.total, found.page, found.pages) == ([], 0, 0, 1)
     assert page_status(found, ConversationQuery(page=3)) == "No conversations yet."
     assert page_status(found, ConversationQuery(unanswered_only=True)) == "No conversations match these filters."
-    listing = ConversationsTab(services.conversations)._on_search("", False, False, None, "", "")
+    listing = ConversationsTab(services.conversations, services.insights.sets)._on_search(
+        "", False, False, None, "", ""
+    )
     assert listing[1:] == ([], "No conversations yet.", 0, [])
 
 
 def test_transcript_shows_the_no_answer_mark_and_the_thumbs_down_reason_as_text(
     services: Any, desk: dict[str, str]
 ) -> None:
-    shown = ConversationsTab(services.conversations).transcript(desk["disliked"])
+    shown = ConversationsTab(services.conversations, services.insights.sets).transcript(desk["disliked"])
 
     first, second = shown.split("#### Turn 2")
     assert "👎 **Customer:** Wrong: &lt;script&gt;alert\\(1\\)&lt;/script&gt; shoes are final sale" in first
@@ -122,7 +126,7 @@ def test_transcript_shows_the_no_answer_mark_and_the_thumbs_down_reason_as_text(
 
 
 def test_the_tab_pages_and_filters_and_explains_a_bad_date(services: Any, desk: dict[str, str]) -> None:
-    tab = ConversationsTab(services.conversations)
+    tab = ConversationsTab(services.conversations, services.insights.sets)
     _choices, rows, status, page, ids = tab._on_search("", False, True, None, "", "")
     assert (status, page, ids) == ("Page 1 of 1 · 1 conversation", 0, [desk["disliked"]])
     assert rows[0][2:] == ["bob", "Can I return <b>shoes</b>?", 2, 1, 1, 0, 1]

@@ -15,6 +15,8 @@ from chatbot.conversation.templates import ENGLISH_DEFAULT
 from ingest.pipeline import IngestPipeline, expand_paths
 from tests.helpers.paths import SAMPLES
 
+pytestmark = pytest.mark.both_databases  # SQLite and PostgreSQL
+
 ADMIN_KEY = "admin-key-for-tests-0123456789"
 RETURNS = "How long do I have to return an item?"
 

@@ -5,6 +5,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 
 from chatbot.errors import ConversationNotFoundError
 
+pytestmark = pytest.mark.both_databases  # SQLite and PostgreSQL
+
 
 def test_conversation_survives_reopening_the_database(make_services) -> None:
     services = make_services(chat_model=None)
@@ -23,6 +25,8 @@ def test_conversation_survives_reopening_the_database(make_services) -> None:
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(services) -> None:
     engine = services.conversations._sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's own settings")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000

@@ -9,6 +9,8 @@ from ingest.pipeline import IngestPipeline, expand_paths
 from tests.helpers.corpus import write_mixed_corpus
 from tests.helpers.paths import SAMPLES
 
+pytestmark = pytest.mark.both_databases  # SQLite and PostgreSQL
+
 
 def chroma_ids(services, kb="default"):  # type: ignore[no-untyped-def]
     return set(services.knowledge.vector_store(kb)._collection.get()["ids"])

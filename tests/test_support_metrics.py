@@ -4,6 +4,7 @@ turns; the same figures on /metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,19 +23,23 @@ from chatbot.conversation.answer_log import (
 )
 from chatbot.conversation.history import ConversationStore
 from chatbot.insights.support_metrics import MetricsQuery, SupportMetrics
+from chatbot.migrations.schema import upgrade_database
 from chatbot.ui.metrics_panel import MetricsQueryError, metrics_query, plot_frames, summary
-from knowledge.database import create_tables, open_database
+from knowledge.database import open_database
 from knowledge.registry import KnowledgeBaseRow
+
+pytestmark = pytest.mark.both_databases  # SQLite and PostgreSQL
 
 
 @pytest.fixture
-def store(tmp_path: Any) -> Any:
-    engine = open_database(f"sqlite:///{tmp_path / 'history.db'}")
-    create_tables(engine)
+def store(database_url: str) -> Iterator[Any]:
+    engine = open_database(database_url)
+    upgrade_database(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     with sessions.begin() as s:
         s.add_all(KnowledgeBaseRow(name=name, collection=f"c-{name}") for name in ("default", "other"))
-    return ConversationStore(sessions), SupportMetrics(sessions), sessions
+    yield ConversationStore(sessions), SupportMetrics(sessions), sessions
+    engine.dispose()
 
 
 def turn(store: ConversationStore, conversation: str, question: str, **extra: Any) -> None:
