@@ -37,7 +37,8 @@ class Services:
     database: Engine  # the pool every store shares; close() returns its connections
 
     def close(self) -> None:
-        """Give back the database connections (the app's shutdown, a test's end)."""
+        """Give back the database and vector store connections (the app's shutdown, a test's end)."""
+        self.knowledge.close()
         self.database.dispose()
 
     def health(self) -> dict[str, Any]:

@@ -61,8 +61,6 @@ def build_services(
     templates = TemplateStore(sessions, default=_default_template(settings))
     drafts = DraftBench(pipeline, knowledge, fitter, model)
     insights = _insights(settings, sessions, knowledge, drafts, templates, model)
-    support_metrics = CollectorRegistry(auto_describe=False)
-    support_metrics.register(SupportCollector(insights.metrics))
     return Services(
         settings=settings,
         knowledge=knowledge,
@@ -75,10 +73,17 @@ def build_services(
         api_keys=ApiKeyStore(sessions, settings.api_keys),
         portal_origins=PortalOriginStore(sessions, settings.portal.allowed_origins),
         insights=insights,
-        support_metrics=support_metrics,
+        support_metrics=_support_metrics(insights),
         model_health=model.health,
         database=engine,
     )
+
+
+def _support_metrics(insights: InsightsService) -> CollectorRegistry:
+    """The support figures /metrics reads from the database, in a registry of their own."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SupportCollector(insights.metrics))
+    return registry
 
 
 def _insights(

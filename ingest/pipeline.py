@@ -23,6 +23,7 @@ from ingest.loaders import (
     check_supported,
     load_document,
 )
+from knowledge.errors import RagdeskError
 from knowledge.metrics import INGESTED_FILES
 from knowledge.registry import READY, DocumentInfo
 from knowledge.service import DocumentDraft, KnowledgeService
@@ -221,7 +222,8 @@ class _IngestRun:
             # report must name every file of it as failed rather than lose the other batches of this call.
             logger.exception("could not store a batch of %d documents in kb=%s", len(batch), self.kb)
             stored = [None] * len(batch)
-            error = f"could not be stored ({type(e).__name__}); nothing of it was kept"
+            why = str(e) if isinstance(e, RagdeskError) else type(e).__name__
+            error = f"could not be stored ({why}); nothing of it was kept"
             for index, draft in batch:
                 self.outcomes[index] = FileOutcome(draft.name, "failed", detail=error)
         for (index, draft), info in zip(batch, stored, strict=True):

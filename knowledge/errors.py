@@ -19,3 +19,7 @@ class KnowledgeBaseBusyError(RagdeskError):
 
 class DocumentNotFoundError(RagdeskError):
     """No document has this name in the knowledge base."""
+
+
+class VectorStoreUnavailableError(RagdeskError):
+    """The vector store (a Chroma server) did not answer or refused a write; nothing of the write was kept."""

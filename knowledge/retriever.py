@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,10 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict
 
 from knowledge.keyword import KeywordIndex, tokenize
+from knowledge.metrics import ERRORS
 from knowledge.settings import RetrievalSettings
+
+logger = logging.getLogger(__name__)
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 # Word coverage put on the cosine scale: on ../shared/eval a coverage of 0.3 separates in- from out-of-knowledge
@@ -88,10 +92,7 @@ class HybridRetriever(BaseRetriever):
         cfg = self.settings
         rankings: list[tuple[list[Document], float]] = []
         if self._vectors_understand(query) and cfg.vector_weight > 0:
-            hits = self.vector_store.similarity_search_with_score(query, k=cfg.candidates)
-            for doc, distance in hits:
-                doc.metadata["vector_score"] = round(1.0 - float(distance), 4)  # cosine similarity
-            rankings.append(([doc for doc, _ in hits], cfg.vector_weight))
+            rankings.append((self._vector_hits(query), cfg.vector_weight))
         keyword_docs = []
         index = self.keyword_index()
         for chunk, score in index.search(query, cfg.candidates):
@@ -110,6 +111,19 @@ class HybridRetriever(BaseRetriever):
             calibrated = min(1.0, doc.metadata["coverage"] * COVERAGE_TO_COSINE)
             doc.metadata["relevance"] = round(max(float(doc.metadata.get("vector_score", 0.0)), calibrated), 4)
         return fused
+
+    def _vector_hits(self, query: str) -> list[Document]:
+        """The vector store's nearest chunks; none while it does not answer (a Chroma server down): the keyword
+        index, which lives with the registry's chunks, still finds what it can."""
+        try:
+            hits = self.vector_store.similarity_search_with_score(query, k=self.settings.candidates)
+        except Exception as e:  # any client error of any vector store backend: search on with keywords alone
+            logger.warning("the vector store did not answer (%s: %s); searching by keywords only", type(e).__name__, e)
+            ERRORS.labels(type=type(e).__name__, where="vector_search").inc()
+            return []
+        for doc, distance in hits:
+            doc.metadata["vector_score"] = round(1.0 - float(distance), 4)  # cosine similarity
+        return [doc for doc, _ in hits]
 
     def _vectors_understand(self, query: str) -> bool:
         return self.multilingual_embeddings or not is_mostly_chinese(query)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from knowledge.errors import (
     KnowledgeBaseBusyError,
     KnowledgeBaseNameError,
     KnowledgeBaseNotFoundError,
+    RagdeskError,
+    VectorStoreUnavailableError,
 )
 from knowledge.keyword import KeywordIndex
 from knowledge.registry import READY, ChunkRecord, DocumentInfo, DocumentRegistry, KnowledgeBaseInfo
@@ -189,6 +192,22 @@ class KnowledgeService:
         rankings = [(retriever.invoke(query), 1.0) for query in queries]
         return reciprocal_rank_fusion(rankings, self.settings.retrieval.rrf_k, k)
 
+    def close(self) -> None:
+        """Give back the vector store client's connections (a Chroma server's HTTP pool, the embedded files)."""
+        for client in (self._chroma, getattr(self._chroma, "_admin_client", None)):
+            session = getattr(getattr(client, "_server", None), "_session", None)
+            if session is not None:  # chromadb's HTTP clients (its own and its admin's) stay open past close()
+                session.close()
+        self._chroma.close()
+
+    def vector_store_answers(self) -> bool:
+        """Whether the vector store answers a heartbeat now (a Chroma server can be down while the app runs)."""
+        try:
+            self._chroma.heartbeat()
+        except Exception:  # a probe: whatever the client raises means "not now"
+            return False
+        return True
+
     def health(self) -> dict[str, Any]:
         """Whether the registry database and the vector store answer, with each knowledge base's documents."""
         checks: dict[str, Any] = {}
@@ -236,22 +255,25 @@ class KnowledgeService:
             self._embed_and_store(kb, [r for rs in records.values() for r in rs])
             self.registry.complete_documents(records)
         except BaseException:  # whatever stops the write, even Ctrl-C: leave no half-written document, re-raise
-            self._purge(kb, ids)
+            try:
+                self._purge(kb, ids)
+            except VectorStoreUnavailableError:  # no row left; the vectors it may have written, reconcile() deletes
+                self.registry.remove_documents(ids)
             raise
         return self.registry.documents(ids)
 
     def _embed_and_store(self, kb: str, records: list[ChunkRecord]) -> None:
-        collection = self.vector_store(kb)._collection
         batch = EMBED_CALL_CHUNKS  # one large call: the model sorts by length, so less padding than small calls
         for start in range(0, len(records), batch):
             part = records[start : start + batch]
             vectors = self.embeddings.embed_documents([r.text for r in part])
-            collection.upsert(
-                ids=[r.id for r in part],
-                embeddings=vectors,  # type: ignore[arg-type]
-                documents=[r.text for r in part],
-                metadatas=[r.metadata for r in part],  # type: ignore[misc]
-            )
+            with vector_store_errors("could not store the chunks"):
+                self.vector_store(kb)._collection.upsert(
+                    ids=[r.id for r in part],
+                    embeddings=vectors,  # type: ignore[arg-type]
+                    documents=[r.text for r in part],
+                    metadatas=[r.metadata for r in part],  # type: ignore[misc]
+                )
 
     def remove_document(self, kb: str, name: str) -> bool:
         info = self.registry.find_by_name(kb, name)
@@ -263,7 +285,8 @@ class KnowledgeService:
 
     def _purge(self, kb: str, document_ids: list[int]) -> None:
         """Chroma first, registry last: while the registry row exists, a crash is finished by reconcile()."""
-        self.vector_store(kb)._collection.delete(where={"document_id": {"$in": document_ids}})
+        with vector_store_errors("could not remove the chunks (the next start finishes it)"):
+            self.vector_store(kb)._collection.delete(where={"document_id": {"$in": document_ids}})
         self.registry.remove_documents(document_ids)
 
     def reconcile(self) -> int:
@@ -283,6 +306,19 @@ class KnowledgeService:
                 logger.warning("deleting %d vectors without a registry row in kb=%s", len(orphans), kb)
                 collection.delete(ids=sorted(orphans))
         return len(unfinished)
+
+
+@contextlib.contextmanager
+def vector_store_errors(what: str) -> Iterator[None]:
+    """A vector store client's own error (HTTP, gRPC, Chroma's), as a message an admin can act on."""
+    try:
+        yield
+    except RagdeskError:
+        raise
+    except Exception as e:  # every backend raises its own types
+        raise VectorStoreUnavailableError(
+            f"The vector store {what}: {type(e).__name__}: {str(e)[:200]}. Is the Chroma server running?"
+        ) from e
 
 
 def _record(kb: str, document: str, document_id: int, ordinal: int, draft: ChunkDraft) -> ChunkRecord:

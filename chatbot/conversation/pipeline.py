@@ -49,11 +49,16 @@ from chatbot.errors import (
 )
 from chatbot.llm.factory import LanguageModel
 from knowledge import metrics
+from knowledge.errors import VectorStoreUnavailableError
 from knowledge.keyword import tokenize
 from knowledge.retriever import Source, best_relevance
 from knowledge.service import KnowledgeService
 
 logger = logging.getLogger(__name__)
+SEARCH_DOWN = (
+    "Our document search is not answering right now, so your question could not be looked up. Please try again "
+    "in a minute."
+)
 RESTARTING = "The assistant is restarting and could not finish this answer. Please ask again in a moment."
 
 Answer = tuple[CheckedAnswer, str]  # (what the customer was shown, the reasoning held back)
@@ -105,6 +110,15 @@ class TurnPipeline:
             )
         return question
 
+    def _relevant(self, documents: list[Document], template: AssistantTemplate, language: str) -> bool:
+        """Whether a passage is relevant enough to answer from; with none, whether the search really ran (a
+        vector store down is not "the documents do not say")."""
+        if documents and best_relevance(documents) >= _relevance_floor(template, language):
+            return True
+        if not self._knowledge.vector_store_answers():
+            raise VectorStoreUnavailableError(SEARCH_DOWN)
+        return False
+
     def run(self, request: TurnRequest) -> Generator[TurnEvent, None, None]:
         """Answer one question; raises RagdeskError subclasses (nothing is saved then)."""
         clock = _Clock()
@@ -116,7 +130,7 @@ class TurnPipeline:
         memory = self._fitter.memory(earlier)
         standalone = self._standalone_question(question, memory, language, template.grounding_policy != "quote")
         documents = self._knowledge.search(request.kb, _distinct(question, standalone), template.k)
-        answered = bool(documents) and best_relevance(documents) >= _relevance_floor(template, language)
+        answered = self._relevant(documents, template, language)
         sources = [Source.from_document(d) for d in documents] if answered else []
         retrieval_s = clock.elapsed()
         yield SourcesFound(sources, standalone)

@@ -30,7 +30,12 @@ from chatbot.services import Services
 from chatbot.web.api_auth import authenticator, owner_of
 from chatbot.web.validation import Text
 from knowledge import metrics
-from knowledge.errors import DocumentNotFoundError, KnowledgeBaseNameError, KnowledgeBaseNotFoundError
+from knowledge.errors import (
+    DocumentNotFoundError,
+    KnowledgeBaseNameError,
+    KnowledgeBaseNotFoundError,
+    VectorStoreUnavailableError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +232,7 @@ def register_error_handlers(app: Any) -> None:
     async def handle(request: Request, error: Exception) -> JSONResponse:
         status = 404 if isinstance(error, NOT_FOUND) else 422 if isinstance(error, UNPROCESSABLE) else 400
         headers = {}
-        if isinstance(error, ModelUnavailableError):  # the model failed, or the server is restarting: ask again
+        if isinstance(error, ModelUnavailableError | VectorStoreUnavailableError):  # not now: ask again soon
             status, headers = 503, {"Retry-After": "30"}
         elif isinstance(error, BusyError):  # too many customers at once: nothing was answered or stored
             status, headers = 429, {"Retry-After": str(error.retry_after_s)}
