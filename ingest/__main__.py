@@ -60,9 +60,8 @@ def main(argv: list[str] | None = None, *, own_process: bool = False) -> int:
         print(f"error: invalid settings: {describe_invalid_settings(e)}", file=sys.stderr)
         return 2
     kb = args.kb or settings.default_kb
-    knowledge = build_knowledge_service(settings)
     try:
-        return _run(args, knowledge, kb)
+        return _run(args, build_knowledge_service(settings), kb)
     except RagdeskError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -1,65 +1,55 @@
-"""The keyword index: BM25 over chunk texts, tokenized for English words and Chinese characters and bigrams."""
+"""The keyword index: BM25 over a knowledge base's chunks, read from postings that live in the database beside
+the chunks (written with each document, removed with it), so every replica searches the same index and an upload
+indexes only its own chunks. Scored as bm25s scores (Lucene's variant: k1 1.5, b 0.75): idf = ln(1 + (N - df +
+0.5) / (df + 0.5)), tf part = tf / (tf + k1 (1 - b + b dl / avgdl)), summed over the query's tokens."""
 
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
-from collections.abc import Sequence
 
-import bm25s
-from bm25s.stopwords import STOPWORDS_EN
+from knowledge.registry import ChunkRecord, DocumentRegistry, term
+from knowledge.tokens import tokenize
 
-from knowledge.chinese import simplified
-from knowledge.registry import ChunkRecord
-
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
-_STOPWORDS = frozenset(STOPWORDS_EN)
-
-
-def tokenize(text: str) -> list[str]:
-    """English: lower-case words without stopwords. Chinese: every character and every character bigram
-    (no dictionary needed; robust to domain words a segmenter does not know)."""
-    tokens: list[str] = []
-    position = 0
-    lowered = text.lower()
-    for match in _CJK_RUN.finditer(lowered):
-        tokens.extend(_latin_tokens(lowered[position : match.start()]))
-        tokens.extend(_chinese_tokens(match.group()))
-        position = match.end()
-    tokens.extend(_latin_tokens(lowered[position:]))
-    return tokens
-
-
-def _latin_tokens(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text) if w not in _STOPWORDS]
-
-
-def _chinese_tokens(run: str) -> list[str]:
-    run = simplified(run)
-    return list(run) + [run[i : i + 2] for i in range(len(run) - 1)]
+__all__ = ["KeywordIndex", "tokenize"]
+K1, B = 1.5, 0.75
 
 
 class KeywordIndex:
-    """An immutable BM25 index over a fixed list of chunks."""
+    """One knowledge base's keyword search; holds nothing but what the last search read (document frequencies)."""
 
-    def __init__(self, chunks: Sequence[ChunkRecord]) -> None:
-        self.chunks = list(chunks)
-        self._bm25 = bm25s.BM25()
-        tokenized = [tokenize(c.text) or [""] for c in self.chunks]
-        self._document_frequency = Counter(token for tokens in tokenized for token in set(tokens))
-        if self.chunks:
-            self._bm25.index(tokenized, show_progress=False)
+    def __init__(self, registry: DocumentRegistry, kb: str) -> None:
+        self._registry = registry
+        self._kb = kb
+        self._df: dict[str, int] = {}
+        self._chunks = 0
+
+    @property
+    def chunks(self) -> list[ChunkRecord]:
+        """Every chunk of a ready document the index holds postings for."""
+        return self._registry.indexed_chunks(self._kb)
 
     def idf(self, token: str) -> float:
         """How telling a word is in this knowledge base; words it never contains weigh the most."""
-        n = len(self.chunks)
-        return math.log((n + 1) / (self._document_frequency.get(token, 0) + 0.5))
+        token = term(token)
+        if token not in self._df:
+            self._chunks = self._registry.keyword_stats(self._kb)[0]
+            self._df.update(self._registry.document_frequencies(self._kb, [token]))
+        return math.log((self._chunks + 1) / (self._df.get(token, 0) + 0.5))
 
     def search(self, query: str, k: int) -> list[tuple[ChunkRecord, float]]:
-        tokens = tokenize(query)
-        if not self.chunks or not tokens:
+        asked = Counter(term(t) for t in tokenize(query))
+        if not asked:
             return []
-        ids, scores = self._bm25.retrieve([tokens], k=min(k, len(self.chunks)), show_progress=False)
-        return [(self.chunks[i], float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        chunks, average_length = self._registry.keyword_stats(self._kb)
+        self._chunks = chunks
+        self._df = self._registry.document_frequencies(self._kb, list(asked))
+        if not chunks or not self._df:
+            return []
+        weight = {t: asked[t] * math.log(1 + (chunks - df + 0.5) / (df + 0.5)) for t, df in self._df.items()}
+        scores: Counter[str] = Counter()
+        for chunk_id, token, tf, length in self._registry.keyword_postings(self._kb, list(self._df)):
+            scores[chunk_id] += weight[token] * tf / (tf + K1 * (1 - B + B * length / average_length))
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+        found = self._registry.ready_chunks_by_id([chunk_id for chunk_id, _ in best])
+        return [(found[chunk_id], score) for chunk_id, score in best if chunk_id in found and score > 0]

@@ -7,6 +7,7 @@ Chunk texts live here too, so the keyword index can be rebuilt from SQL and the 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -27,10 +29,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from knowledge.database import Base, utcnow
+from knowledge.tokens import tokenize
 
 READY = "ready"
 INGESTING = "ingesting"
 DELETING = "deleting"
+MAX_TERM_CHARS = 100
 
 
 def kb_reference() -> ForeignKey:
@@ -73,6 +77,45 @@ class ChunkRow(Base):
     ordinal: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     meta: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class KeywordTermRow(Base):
+    """A posting of the keyword index: how often a token occurs in a chunk (written with the chunk)."""
+
+    __tablename__ = "keyword_terms"
+
+    chunk_id: Mapped[str] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
+    token: Mapped[str] = mapped_column(String(MAX_TERM_CHARS), primary_key=True)
+    kb: Mapped[str] = mapped_column(String(100), kb_reference())
+    tf: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_keyword_terms_kb_token", "kb", "token", "chunk_id", "tf"),)  # covering: no row reads
+
+
+class KeywordChunkRow(Base):
+    """A chunk's length in tokens, for BM25's length normalisation."""
+
+    __tablename__ = "keyword_chunks"
+
+    chunk_id: Mapped[str] = mapped_column(ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True)
+    kb: Mapped[str] = mapped_column(String(100), kb_reference())
+    length: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_keyword_chunks_kb", "kb", "length"),)
+
+
+def term(token: str) -> str:
+    """A token as the index keeps it (a very long "word", a URL's run of letters, is cut)."""
+    return token[:MAX_TERM_CHARS]
+
+
+def keyword_rows(kb: str, chunk_id: str, text: str) -> list[KeywordTermRow | KeywordChunkRow]:
+    tokens = [term(t) for t in tokenize(text)] or [""]  # bm25s counts an empty chunk as one empty token
+    counts = Counter(tokens)
+    return [
+        KeywordChunkRow(chunk_id=chunk_id, kb=kb, length=len(tokens)),
+        *(KeywordTermRow(chunk_id=chunk_id, token=t, kb=kb, tf=n) for t, n in counts.items()),
+    ]
 
 
 @dataclass(frozen=True)
@@ -224,7 +267,7 @@ class DocumentRegistry:
             return [row.id for row in rows]
 
     def complete_documents(self, chunks_by_document: dict[int, list[ChunkRecord]]) -> None:
-        """Store the chunk texts and mark the documents ready, in one transaction."""
+        """Store the chunk texts and their keyword postings and mark the documents ready, in one transaction."""
         with self._sessions.begin() as s:
             for document_id, chunks in chunks_by_document.items():
                 row = s.get_one(DocumentRow, document_id)
@@ -239,6 +282,8 @@ class DocumentRegistry:
                     )
                     for c in chunks
                 )
+                s.flush()  # the chunks before their postings
+                s.add_all(r for c in chunks for r in keyword_rows(row.kb, c.id, c.text))
                 row.chunk_count = len(chunks)
                 row.status = READY
 
@@ -285,6 +330,65 @@ class DocumentRegistry:
                 .order_by(ChunkRow.document_id, ChunkRow.ordinal)
             )
             return [ChunkRecord(r.id, r.text, dict(r.meta)) for r in s.scalars(stmt)]
+
+    # ---- the keyword index's postings ---------------------------------------------------------
+    def keyword_stats(self, kb: str) -> tuple[int, float]:
+        """(chunks indexed, their average length in tokens)."""
+        with self._sessions() as s:
+            count, average = s.execute(
+                select(func.count(), func.avg(KeywordChunkRow.length)).where(KeywordChunkRow.kb == kb)
+            ).one()
+            return int(count), float(average or 0.0)
+
+    def document_frequencies(self, kb: str, tokens: list[str]) -> dict[str, int]:
+        with self._sessions() as s:
+            stmt = (
+                select(KeywordTermRow.token, func.count())
+                .where(KeywordTermRow.kb == kb, KeywordTermRow.token.in_(tokens))
+                .group_by(KeywordTermRow.token)
+            )
+            return {token: int(n) for token, n in s.execute(stmt)}
+
+    def keyword_postings(self, kb: str, tokens: list[str]) -> list[tuple[str, str, int, int]]:
+        """(chunk id, token, tf, chunk length) for every chunk holding one of the tokens."""
+        with self._sessions() as s:
+            stmt = (
+                select(KeywordTermRow.chunk_id, KeywordTermRow.token, KeywordTermRow.tf, KeywordChunkRow.length)
+                .join(KeywordChunkRow, KeywordChunkRow.chunk_id == KeywordTermRow.chunk_id)
+                .where(KeywordTermRow.kb == kb, KeywordTermRow.token.in_(tokens))
+            )
+            return [(c, t, int(tf), int(n)) for c, t, tf, n in s.execute(stmt)]
+
+    def ready_chunks_by_id(self, chunk_ids: list[str]) -> dict[str, ChunkRecord]:
+        with self._sessions() as s:
+            stmt = select(ChunkRow).join(DocumentRow).where(ChunkRow.id.in_(chunk_ids), DocumentRow.status == READY)
+            return {r.id: ChunkRecord(r.id, r.text, dict(r.meta)) for r in s.scalars(stmt)}
+
+    def indexed_chunks(self, kb: str) -> list[ChunkRecord]:
+        with self._sessions() as s:
+            stmt = (
+                select(ChunkRow)
+                .join(KeywordChunkRow, KeywordChunkRow.chunk_id == ChunkRow.id)
+                .join(DocumentRow)
+                .where(ChunkRow.kb == kb, DocumentRow.status == READY)
+            )
+            return [ChunkRecord(r.id, r.text, dict(r.meta)) for r in s.scalars(stmt)]
+
+    def index_unindexed_chunks(self, batch: int = 2000) -> int:
+        """Postings for chunks stored without them (a database from before the keyword index lived here)."""
+        done = 0
+        while True:
+            with self._sessions.begin() as s:
+                rows = s.execute(
+                    select(ChunkRow.id, ChunkRow.kb, ChunkRow.text)
+                    .outerjoin(KeywordChunkRow, KeywordChunkRow.chunk_id == ChunkRow.id)
+                    .where(KeywordChunkRow.chunk_id.is_(None))
+                    .limit(batch)
+                ).all()
+                s.add_all(r for chunk_id, kb, text in rows for r in keyword_rows(kb, chunk_id, text))
+            done += len(rows)
+            if len(rows) < batch:
+                return done
 
     def version(self, kb: str) -> str:
         """A token that changes whenever the ready chunks of a knowledge base change."""

@@ -13,11 +13,11 @@ from typing import Any
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from knowledge.database import create_tables, open_database
+from knowledge.database import Base, create_tables, open_database
 from knowledge.embeddings import build_embeddings
 from knowledge.errors import (
     DocumentNotFoundError,
@@ -36,6 +36,7 @@ from knowledge.store import drop_collection, new_collection_name, open_chroma_cl
 logger = logging.getLogger(__name__)
 
 EMBED_CALL_CHUNKS = 1024
+KNOWLEDGE_TABLES = frozenset({"knowledge_bases", "documents", "chunks", "keyword_terms", "keyword_chunks"})
 MAX_KB_NAME_CHARS = 100
 _NOT_IN_NAMES = frozenset("/\\")  # path separators (markup is allowed: every page shows names escaped)
 
@@ -70,7 +71,6 @@ class KnowledgeService:
         self.registry = registry
         self._chroma = chroma
         self._stores: dict[str, Any] = {}  # by collection, which never changes for a knowledge base
-        self._keyword: dict[str, tuple[str, KeywordIndex]] = {}
         self._lock = threading.Lock()
 
     # ---- knowledge bases -------------------------------------------------------------------
@@ -112,8 +112,6 @@ class KnowledgeService:
             self.registry.rename_knowledge_base(old, new)
         except IntegrityError as e:
             raise KnowledgeBaseNameError(f"A knowledge base named '{new}' already exists.") from e
-        with self._lock:
-            self._keyword.pop(old, None)
         logger.info("renamed a knowledge base")
         return self.knowledge_base(new)
 
@@ -131,7 +129,6 @@ class KnowledgeService:
             return
         with self._lock:
             self._stores.pop(info.collection, None)
-            self._keyword.pop(name, None)
         drop_collection(self._chroma, info.collection)
         self.registry.remove_knowledge_base(name)
 
@@ -166,14 +163,8 @@ class KnowledgeService:
             return self._stores[collection]
 
     def keyword_index(self, kb: str) -> KeywordIndex:
-        """The BM25 index of a knowledge base, rebuilt from the registry when its documents changed."""
-        version = self.registry.version(kb)
-        with self._lock:
-            cached = self._keyword.get(kb)
-            if cached is None or cached[0] != version:
-                cached = (version, KeywordIndex(self.registry.ready_chunks(kb)))
-                self._keyword[kb] = cached
-            return cached[1]
+        """The BM25 index of a knowledge base: postings in the database, shared by every replica."""
+        return KeywordIndex(self.registry, kb)
 
     def retriever(self, kb: str, k: int | None = None) -> HybridRetriever:
         return HybridRetriever(
@@ -295,6 +286,9 @@ class KnowledgeService:
         for kb_info in self.registry.knowledge_bases_being_deleted():
             logger.warning("finishing the interrupted deletion of a knowledge base")
             self._finish_deleting(kb_info.name)
+        indexed = self.registry.index_unindexed_chunks()
+        if indexed:
+            logger.info("indexed %d chunks stored before the keyword index lived in the database", indexed)
         unfinished = self.registry.unfinished_documents()
         for info in unfinished:
             logger.warning("rolling back interrupted %s of document id=%s", info.status, info.id)
@@ -306,6 +300,21 @@ class KnowledgeService:
                 logger.warning("deleting %d vectors without a registry row in kb=%s", len(orphans), kb)
                 collection.delete(ids=sorted(orphans))
         return len(unfinished)
+
+
+def _ready_for_ingest(engine: Engine) -> None:
+    """An empty database gets the knowledge tables (the app adds the rest on its first start); one made by an
+    earlier version must be upgraded by the app first."""
+    tables = set(inspect(engine).get_table_names())
+    if not tables:
+        create_tables(engine)
+        return
+    missing = {t.name for t in Base.metadata.sorted_tables if t.name in KNOWLEDGE_TABLES} - tables
+    if missing:
+        raise RagdeskError(
+            f"The database was made by an earlier version (no {', '.join(sorted(missing))} table). Start the app "
+            "once, or run `python -m chatbot.migrations upgrade`, then ingest again."
+        )
 
 
 @contextlib.contextmanager
@@ -330,8 +339,9 @@ def _record(kb: str, document: str, document_id: int, ordinal: int, draft: Chunk
 def build_knowledge_service(
     settings: KnowledgeSettings, embeddings: Embeddings | None = None, engine: Engine | None = None
 ) -> KnowledgeService:
-    engine = engine or open_database(settings.sqlalchemy_url)
-    create_tables(engine)
+    if engine is None:  # `python -m ingest` on its own: the app migrates the schema, ingest never does
+        engine = open_database(settings.sqlalchemy_url)
+        _ready_for_ingest(engine)
     registry = DocumentRegistry(sessionmaker(engine, expire_on_commit=False))
     chroma = open_chroma_client(settings.vector_store, settings.data_dir)
     service = KnowledgeService(settings, embeddings or build_embeddings(settings.embeddings), registry, chroma)

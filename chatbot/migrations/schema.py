@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 LOCK_ID = 7_862_001  # the advisory lock every replica takes while it migrates (PostgreSQL)
 # The first table each revision added: a database without alembic_version is at the newest revision whose
 # first table it has.
-FIRST_TABLES = {"0001": "conversations", "0002": "answer_log"}
+FIRST_TABLES = {"0001": "conversations", "0002": "answer_log", "0003": "keyword_terms"}
 
 
 def metadata() -> MetaData:
@@ -43,6 +43,16 @@ def metadata() -> MetaData:
     from knowledge.database import Base
 
     return Base.metadata
+
+
+def _matching_revision(tables: set[str]) -> str:
+    """The newest revision whose tables, and every earlier revision's, the database has."""
+    matching = "0001"
+    for revision, table in FIRST_TABLES.items():
+        if table not in tables:
+            break
+        matching = revision
+    return matching
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -68,13 +78,12 @@ def upgrade_database(engine: Engine) -> str:
         config = alembic_config(connection)
         tables = set(inspect(connection).get_table_names())
         before = current_revision(connection)
-        known = [rev for rev, table in FIRST_TABLES.items() if table in tables]
-        if before is None and not known:  # empty, or only the knowledge tables `python -m ingest` makes
+        if before is None and "conversations" not in tables:  # empty, or only what `python -m ingest` made
             metadata().create_all(connection)
             command.stamp(config, "head")
             return ""
         if before is None:
-            before = max(known)
+            before = _matching_revision(tables)
             logger.info("database made before migrations: its tables are revision %s", before)
             command.stamp(config, before)
         if before != head():
