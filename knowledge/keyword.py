@@ -47,9 +47,6 @@ class KeywordIndex:
         if not chunks or not self._df:
             return []
         weight = {t: asked[t] * math.log(1 + (chunks - df + 0.5) / (df + 0.5)) for t, df in self._df.items()}
-        scores: Counter[str] = Counter()
-        for chunk_id, token, tf, length in self._registry.keyword_postings(self._kb, list(self._df)):
-            scores[chunk_id] += weight[token] * tf / (tf + K1 * (1 - B + B * length / average_length))
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+        best = self._registry.keyword_scores(self._kb, weight, average_length, k, K1, B)
         found = self._registry.ready_chunks_by_id([chunk_id for chunk_id, _ in best])
         return [(found[chunk_id], score) for chunk_id, score in best if chunk_id in found and score > 0]

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     delete,
     func,
     select,
@@ -88,8 +89,9 @@ class KeywordTermRow(Base):
     token: Mapped[str] = mapped_column(String(MAX_TERM_CHARS), primary_key=True)
     kb: Mapped[str] = mapped_column(String(100), kb_reference())
     tf: Mapped[int] = mapped_column(Integer)
+    length: Mapped[int] = mapped_column(Integer)  # the chunk's length in tokens (here too: scored without a join)
 
-    __table_args__ = (Index("ix_keyword_terms_kb_token", "kb", "token", "chunk_id", "tf"),)  # covering: no row reads
+    __table_args__ = (Index("ix_keyword_terms_kb_token", "kb", "token", "chunk_id", "tf", "length"),)  # covering
 
 
 class KeywordChunkRow(Base):
@@ -114,7 +116,7 @@ def keyword_rows(kb: str, chunk_id: str, text: str) -> list[KeywordTermRow | Key
     counts = Counter(tokens)
     return [
         KeywordChunkRow(chunk_id=chunk_id, kb=kb, length=len(tokens)),
-        *(KeywordTermRow(chunk_id=chunk_id, token=t, kb=kb, tf=n) for t, n in counts.items()),
+        *(KeywordTermRow(chunk_id=chunk_id, token=t, kb=kb, tf=n, length=len(tokens)) for t, n in counts.items()),
     ]
 
 
@@ -349,15 +351,24 @@ class DocumentRegistry:
             )
             return {token: int(n) for token, n in s.execute(stmt)}
 
-    def keyword_postings(self, kb: str, tokens: list[str]) -> list[tuple[str, str, int, int]]:
-        """(chunk id, token, tf, chunk length) for every chunk holding one of the tokens."""
+    def keyword_scores(
+        self, kb: str, weights: dict[str, float], average_length: float, k: int, k1: float, b: float
+    ) -> list[tuple[str, float]]:
+        """The k best (chunk id, BM25 score): sum over the query's tokens of weight × tf / (tf + k1 (1 - b + b
+        length / average length)), added up in the database (one indexed scan, no rows to Python)."""
+        t = KeywordTermRow
+        weight = case(*((t.token == token, w) for token, w in weights.items()), else_=0.0)
+        norm = k1 * (1 - b) + (k1 * b / max(average_length, 1e-9)) * t.length
+        score = func.sum(weight * t.tf / (t.tf + norm)).label("score")
+        stmt = (
+            select(t.chunk_id, score)
+            .where(t.kb == kb, t.token.in_(list(weights)))
+            .group_by(t.chunk_id)
+            .order_by(score.desc(), t.chunk_id)
+            .limit(k)
+        )
         with self._sessions() as s:
-            stmt = (
-                select(KeywordTermRow.chunk_id, KeywordTermRow.token, KeywordTermRow.tf, KeywordChunkRow.length)
-                .join(KeywordChunkRow, KeywordChunkRow.chunk_id == KeywordTermRow.chunk_id)
-                .where(KeywordTermRow.kb == kb, KeywordTermRow.token.in_(tokens))
-            )
-            return [(c, t, int(tf), int(n)) for c, t, tf, n in s.execute(stmt)]
+            return [(chunk_id, float(value)) for chunk_id, value in s.execute(stmt)]
 
     def ready_chunks_by_id(self, chunk_ids: list[str]) -> dict[str, ChunkRecord]:
         with self._sessions() as s:

@@ -44,8 +44,11 @@ def _create_keyword_terms() -> None:
         sa.Column("token", sa.String(length=100), nullable=False),
         sa.Column("kb", sa.String(length=100), nullable=False),
         sa.Column("tf", sa.Integer(), nullable=False),
+        sa.Column("length", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["chunk_id"], ["chunks.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["kb"], ["knowledge_bases.name"], onupdate="CASCADE", ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("chunk_id", "token"),
     )
-    op.create_index("ix_keyword_terms_kb_token", "keyword_terms", ["kb", "token", "chunk_id", "tf"], unique=False)
+    op.create_index(
+        "ix_keyword_terms_kb_token", "keyword_terms", ["kb", "token", "chunk_id", "tf", "length"], unique=False
+    )
