@@ -21,7 +21,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    case,
     delete,
     func,
     select,
@@ -183,6 +182,11 @@ class DocumentRegistry:
         self._sessions = sessions
 
     # ---- knowledge bases -------------------------------------------------------------------
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """For the keyword index's postings (knowledge.keyword), which live beside the chunks."""
+        return self._sessions
+
     def knowledge_base(self, name: str) -> KnowledgeBaseInfo | None:
         with self._sessions() as s:
             row = s.scalar(select(KnowledgeBaseRow).where(KnowledgeBaseRow.name == name))
@@ -332,74 +336,6 @@ class DocumentRegistry:
                 .order_by(ChunkRow.document_id, ChunkRow.ordinal)
             )
             return [ChunkRecord(r.id, r.text, dict(r.meta)) for r in s.scalars(stmt)]
-
-    # ---- the keyword index's postings ---------------------------------------------------------
-    def keyword_stats(self, kb: str) -> tuple[int, float]:
-        """(chunks indexed, their average length in tokens)."""
-        with self._sessions() as s:
-            count, average = s.execute(
-                select(func.count(), func.avg(KeywordChunkRow.length)).where(KeywordChunkRow.kb == kb)
-            ).one()
-            return int(count), float(average or 0.0)
-
-    def document_frequencies(self, kb: str, tokens: list[str]) -> dict[str, int]:
-        with self._sessions() as s:
-            stmt = (
-                select(KeywordTermRow.token, func.count())
-                .where(KeywordTermRow.kb == kb, KeywordTermRow.token.in_(tokens))
-                .group_by(KeywordTermRow.token)
-            )
-            return {token: int(n) for token, n in s.execute(stmt)}
-
-    def keyword_scores(
-        self, kb: str, weights: dict[str, float], average_length: float, k: int, k1: float, b: float
-    ) -> list[tuple[str, float]]:
-        """The k best (chunk id, BM25 score): sum over the query's tokens of weight × tf / (tf + k1 (1 - b + b
-        length / average length)), added up in the database (one indexed scan, no rows to Python)."""
-        t = KeywordTermRow
-        weight = case(*((t.token == token, w) for token, w in weights.items()), else_=0.0)
-        norm = k1 * (1 - b) + (k1 * b / max(average_length, 1e-9)) * t.length
-        score = func.sum(weight * t.tf / (t.tf + norm)).label("score")
-        stmt = (
-            select(t.chunk_id, score)
-            .where(t.kb == kb, t.token.in_(list(weights)))
-            .group_by(t.chunk_id)
-            .order_by(score.desc(), t.chunk_id)
-            .limit(k)
-        )
-        with self._sessions() as s:
-            return [(chunk_id, float(value)) for chunk_id, value in s.execute(stmt)]
-
-    def ready_chunks_by_id(self, chunk_ids: list[str]) -> dict[str, ChunkRecord]:
-        with self._sessions() as s:
-            stmt = select(ChunkRow).join(DocumentRow).where(ChunkRow.id.in_(chunk_ids), DocumentRow.status == READY)
-            return {r.id: ChunkRecord(r.id, r.text, dict(r.meta)) for r in s.scalars(stmt)}
-
-    def indexed_chunks(self, kb: str) -> list[ChunkRecord]:
-        with self._sessions() as s:
-            stmt = (
-                select(ChunkRow)
-                .join(KeywordChunkRow, KeywordChunkRow.chunk_id == ChunkRow.id)
-                .join(DocumentRow)
-                .where(ChunkRow.kb == kb, DocumentRow.status == READY)
-            )
-            return [ChunkRecord(r.id, r.text, dict(r.meta)) for r in s.scalars(stmt)]
-
-    def index_unindexed_chunks(self, batch: int = 2000) -> int:
-        """Postings for chunks stored without them (a database from before the keyword index lived here)."""
-        done = 0
-        while True:
-            with self._sessions.begin() as s:
-                rows = s.execute(
-                    select(ChunkRow.id, ChunkRow.kb, ChunkRow.text)
-                    .outerjoin(KeywordChunkRow, KeywordChunkRow.chunk_id == ChunkRow.id)
-                    .where(KeywordChunkRow.chunk_id.is_(None))
-                    .limit(batch)
-                ).all()
-                s.add_all(r for chunk_id, kb, text in rows for r in keyword_rows(kb, chunk_id, text))
-            done += len(rows)
-            if len(rows) < batch:
-                return done
 
     def version(self, kb: str) -> str:
         """A token that changes whenever the ready chunks of a knowledge base change."""

@@ -27,7 +27,7 @@ from knowledge.errors import (
     RagdeskError,
     VectorStoreUnavailableError,
 )
-from knowledge.keyword import KeywordIndex
+from knowledge.keyword import KeywordIndex, KeywordPostings
 from knowledge.registry import READY, ChunkRecord, DocumentInfo, DocumentRegistry, KnowledgeBaseInfo
 from knowledge.retriever import HybridRetriever, reciprocal_rank_fusion
 from knowledge.settings import KnowledgeSettings
@@ -164,7 +164,7 @@ class KnowledgeService:
 
     def keyword_index(self, kb: str) -> KeywordIndex:
         """The BM25 index of a knowledge base: postings in the database, shared by every replica."""
-        return KeywordIndex(self.registry, kb)
+        return KeywordIndex(KeywordPostings(self.registry.sessions), kb)
 
     def retriever(self, kb: str, k: int | None = None) -> HybridRetriever:
         return HybridRetriever(
@@ -286,7 +286,7 @@ class KnowledgeService:
         for kb_info in self.registry.knowledge_bases_being_deleted():
             logger.warning("finishing the interrupted deletion of a knowledge base")
             self._finish_deleting(kb_info.name)
-        indexed = self.registry.index_unindexed_chunks()
+        indexed = KeywordPostings(self.registry.sessions).index_unindexed_chunks()
         if indexed:
             logger.info("indexed %d chunks stored before the keyword index lived in the database", indexed)
         unfinished = self.registry.unfinished_documents()

@@ -5,14 +5,12 @@ customer's thumbs-down reason and the handed-off turn's no-answer mark."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.helpers.browser import CHROMIUM, running_app
+from tests.helpers.browser import CHROMIUM, api_chat, post_json, running_app
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,18 +32,6 @@ def app(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def post(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.loads(response.read() or b"null")
-
-
-def ask(app: str, user: str, question: str) -> dict[str, Any]:
-    return post(f"{app}/api/v1/chat", {"question": question, "user": user})  # type: ignore[no-any-return]
-
-
 def cell(table, text: str):  # type: ignore[no-untyped-def]
     return table.locator('[data-testid^="cell-"]', has_text=text)
 
@@ -58,12 +44,12 @@ def typed(page, elem_id: str, text: str) -> None:  # type: ignore[no-untyped-def
 
 
 def test_conversations_table_filters_and_opens_transcripts(app: str, page, tmp_path: Path) -> None:
-    returns = ask(app, "alice", "How long do I have to return an item?")
+    returns = api_chat(app, "alice", "How long do I have to return an item?")
     assert returns["answered"], returns
     rating = {"conversation_id": returns["conversation_id"], "turn": 1, "rating": "down", "reason": REASON}
-    post(f"{app}/api/v1/feedback", {**rating, "user": "alice"})
-    assert not ask(app, "bob", "What is the airspeed velocity of an unladen swallow?")["answered"]
-    ask(app, "carol", "Do you <b>ship</b> to Norway?")
+    post_json(f"{app}/api/v1/feedback", {**rating, "user": "alice"})
+    assert not api_chat(app, "bob", "What is the airspeed velocity of an unladen swallow?")["answered"]
+    api_chat(app, "carol", "Do you <b>ship</b> to Norway?")
 
     page.goto(f"{app}/admin/")
     page.get_by_role("tab", name="Conversations").click()

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.helpers.browser import CHROMIUM, running_app
+from tests.helpers.browser import CHROMIUM, api_chat, post_json, running_app
 
 pytestmark = [
     pytest.mark.slow,
@@ -38,24 +35,12 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-def post(url: str, body: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        return json.loads(response.read() or b"null")
-
-
-def ask(app: str, user: str, question: str) -> dict[str, Any]:
-    return post(f"{app}/api/v1/chat", {"question": question, "user": user})  # type: ignore[no-any-return]
-
-
 def test_metrics_plots_csv_and_a_gap_answered_from_the_tab(app: str, page, tmp_path: Path) -> None:
     for user, question in zip(("ann", "bob"), SWALLOW, strict=True):
-        assert not ask(app, user, question)["answered"]
-    returns = ask(app, "cat", "How long do I have to return an item?")
+        assert not api_chat(app, user, question)["answered"]
+    returns = api_chat(app, "cat", "How long do I have to return an item?")
     assert returns["answered"]
-    post(
+    post_json(
         f"{app}/api/v1/feedback",
         {"conversation_id": returns["conversation_id"], "turn": 1, "rating": "up", "user": "cat"},
     )
@@ -87,7 +72,7 @@ def test_metrics_plots_csv_and_a_gap_answered_from_the_tab(app: str, page, tmp_p
     page.locator("#gaps-status").get_by_text("No knowledge gaps yet").wait_for()
     assert "approved" in page.locator("#faq-table").inner_text()
 
-    reply = ask(app, "dan", "How fast does an unladen swallow fly?")
+    reply = api_chat(app, "dan", "How fast does an unladen swallow fly?")
     assert reply["answered"], reply
     assert "11 metres per second" in reply["answer"]
 

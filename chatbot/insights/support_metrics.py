@@ -105,14 +105,15 @@ class SupportMetrics:
         return {kb: self.report(MetricsQuery(kb=kb)).total for kb in kbs}
 
 
-def _filters(query: MetricsQuery) -> list[ColumnElement[bool]]:
+def _filters(query: MetricsQuery, kb: Any = L.kb, day: Any = L.day) -> list[ColumnElement[bool]]:
+    """The query's knowledge base and period on a table's kb and day columns (the answer log's by default)."""
     filters: list[ColumnElement[bool]] = []
     if query.kb:
-        filters.append(L.kb == query.kb)
+        filters.append(kb == query.kb)
     if query.date_from:
-        filters.append(L.day >= query.date_from)
+        filters.append(day >= query.date_from)
     if query.date_to:
-        filters.append(L.day <= query.date_to)
+        filters.append(day <= query.date_to)
     return filters
 
 
@@ -140,13 +141,7 @@ def _daily_counts(filters: list[ColumnElement[bool]]) -> Any:
 
 def _daily_conversations(query: MetricsQuery) -> Any:
     """Conversations by the day of their first answer, and how many were deflected."""
-    filters: list[ColumnElement[bool]] = []
-    if query.kb:
-        filters.append(C.kb == query.kb)
-    if query.date_from:
-        filters.append(C.first_day >= query.date_from)
-    if query.date_to:
-        filters.append(C.first_day <= query.date_to)
+    filters = _filters(query, C.kb, C.first_day)
     deflected = _count(and_(C.handed_off.is_(False), C.disliked.is_(False)))
     return select(C.first_day, func.count(), deflected).where(*filters).group_by(C.first_day)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -11,6 +12,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tests.helpers.paths import REPO
 
@@ -89,3 +91,17 @@ def open_first_citation(chat) -> str:  # type: ignore[no-untyped-def]
     marker.click()
     cited.wait_for(state="visible")
     return chat.locator(f"details:has({target})").inner_text()
+
+
+def post_json(url: str, body: dict[str, Any]) -> Any:
+    """POST a JSON body to the running app; its JSON reply (None when empty)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read() or b"null")
+
+
+def api_chat(app: str, user: str, question: str) -> dict[str, Any]:
+    """A question through the REST API, as `user`, in a new conversation."""
+    return post_json(f"{app}/api/v1/chat", {"question": question, "user": user})  # type: ignore[no-any-return]
