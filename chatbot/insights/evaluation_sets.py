@@ -9,8 +9,9 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, UniqueConstraint, delete, func, select
+from sqlalchemy import Boolean, CursorResult, DateTime, Integer, String, Text, UniqueConstraint, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from knowledge.database import Base, utcnow
@@ -93,7 +94,7 @@ class EvaluationSets:
         """False when the knowledge base's set has no such case."""
         with self._sessions.begin() as s:
             gone = s.execute(delete(EvalCaseRow).where(EvalCaseRow.kb == kb, EvalCaseRow.id == case_id))
-            return bool(gone.rowcount)
+            return bool(cast("CursorResult[Any]", gone).rowcount)
 
     def _write(self, kb: str, cases: list[CaseDraft], origin: str) -> None:
         by_key = {question_key(c.question): c for c in cases}
@@ -137,7 +138,8 @@ def parse_csv(data: bytes, max_rows: int) -> list[CaseDraft]:
     try:
         header = [h.strip().lower().replace(" ", "_") for h in next(rows)]
         columns = _columns(header)
-        cases, problems = [], []
+        cases: list[CaseDraft] = []
+        problems: list[str] = []
         for line, row in enumerate(rows, start=2):
             if not any(cell.strip() for cell in row):
                 continue

@@ -169,9 +169,9 @@ def _total(days: list[DayFigures], buckets: dict[date, Counter[int]]) -> DayFigu
     merged: Counter[int] = Counter()
     for day in days:
         merged.update(buckets.get(day.day, Counter()))  # type: ignore[arg-type]
-    sums = [sum(getattr(d, f.name) for d in days) for f in fields(DayFigures)[1:10]]
+    sums = {f.name: sum(getattr(d, f.name) for d in days) for f in fields(DayFigures)[1:10]}
     p50, p95 = (_percentile(merged, q) for q in (0.5, 0.95)) if merged else (None, None)
-    return DayFigures(None, *sums, p50, p95)
+    return DayFigures(day=None, ttft_p50_s=p50, ttft_p95_s=p95, **sums)
 
 
 def _percentile(buckets: Counter[int], q: float) -> float | None:
