@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from chatbot.access.api_keys import ApiKeyStore
 from chatbot.access.portal_origins import PortalOriginStore
 from chatbot.conversation.admission import AnswerQueue
-from chatbot.conversation.answer_log import backfill_answer_log
 from chatbot.conversation.drafts import DraftBench
 from chatbot.conversation.grounding import GroundingCheck
 from chatbot.conversation.history import ConversationStore
@@ -94,7 +93,6 @@ def _insights(
     templates: TemplateStore,
     model: LanguageModel,
 ) -> InsightsService:
-    backfill_answer_log(sessions)  # answers stored before the answer log existed (an upgrade)
     e = settings.embeddings
     embedding_model = f"{e.backend}:{e.model or 'bundled'}:{'multilingual' if e.multilingual else 'english'}"
     sets = EvaluationSets(sessions, settings.insights.max_test_cases)

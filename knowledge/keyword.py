@@ -46,7 +46,7 @@ class KeywordIndex:
         token = term(token)
         if token not in self._df:
             self._chunks = self._postings.keyword_stats(self._kb)[0]
-            self._df.update(self._postings.document_frequencies(self._kb, [token]))
+            self._df.update({token: 0, **self._postings.document_frequencies(self._kb, [token])})
         return math.log((self._chunks + 1) / (self._df.get(token, 0) + 0.5))
 
     def search(self, query: str, k: int) -> list[tuple[ChunkRecord, float]]:
@@ -55,10 +55,11 @@ class KeywordIndex:
             return []
         chunks, average_length = self._postings.keyword_stats(self._kb)
         self._chunks = chunks
-        self._df = self._postings.document_frequencies(self._kb, list(asked))
-        if not chunks or not self._df:
+        frequencies = self._postings.document_frequencies(self._kb, list(asked))
+        self._df = {**dict.fromkeys(asked, 0), **frequencies}  # idf() of an absent word asks the database nothing
+        if not chunks or not frequencies:
             return []
-        weight = {t: asked[t] * math.log(1 + (chunks - df + 0.5) / (df + 0.5)) for t, df in self._df.items()}
+        weight = {t: asked[t] * math.log(1 + (chunks - df + 0.5) / (df + 0.5)) for t, df in frequencies.items()}
         best = self._postings.keyword_scores(self._kb, weight, average_length, k, K1, B)
         found = self._postings.ready_chunks_by_id([chunk_id for chunk_id, _ in best])
         return [(found[chunk_id], score) for chunk_id, score in best if chunk_id in found and score > 0]

@@ -19,6 +19,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
+from sqlalchemy.orm import sessionmaker
+
+from chatbot.conversation.answer_log import backfill_answer_log
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -71,7 +74,15 @@ def current_revision(connection: Connection) -> str | None:
 
 
 def upgrade_database(engine: Engine) -> str:
-    """Upgrade to the newest schema; returns the revision the database was at before ("" when empty)."""
+    """Upgrade to the newest schema, then fill what a revision's new tables need from the data already there
+    (once, on the upgrade, not on every start); returns the revision the database was at ("" when empty)."""
+    before = _upgrade_schema(engine)
+    if before and before < "0002":  # the answer log is new in 0002: log the turns stored before it
+        backfill_answer_log(sessionmaker(engine))
+    return before
+
+
+def _upgrade_schema(engine: Engine) -> str:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from chatbot.insights.evaluation_gate import EvaluationGate, GateBlockedError, GateResult
-from chatbot.ui.rendering import escape_markdown
+from chatbot.ui.rendering import admin_name, escape_markdown
 from knowledge.errors import RagdeskError
 
 RESULT_COLUMNS = ["Question", "Expected", "This version", "Score", "Active version", "Score "]
@@ -50,7 +50,7 @@ class GateControls:
             )
             if result is not None and result.blocked:
                 return _blocked(result)
-            activated = self.gate.activate(kb, version, result, by=_admin(request))
+            activated = self.gate.activate(kb, version, result, by=admin_name(request))
         except RagdeskError as e:
             return f"**{escape_markdown(str(e))}**", gr.skip(), gr.Row(visible=False), "", None
         finally:
@@ -68,7 +68,7 @@ class GateControls:
         if result is None:
             return "Run the test again: there is no blocked result to override.", gr.skip(), gr.skip(), gr.skip(), None
         try:
-            activated = self.gate.activate(kb, result.version, result, by=_admin(request), reason=reason)
+            activated = self.gate.activate(kb, result.version, result, by=admin_name(request), reason=reason)
         except GateBlockedError as e:
             return f"**{escape_markdown(str(e))}**", gr.skip(), gr.skip(), gr.skip(), result
         note = f"Active now: **{escape_markdown(activated.label)}**, despite the test; the reason is recorded."
@@ -127,7 +127,3 @@ def _table(result: GateResult | None) -> Any:
         for new, old in zip(result.candidate, result.active, strict=True)
     ]
     return gr.Dataframe(value=rows, visible=True)
-
-
-def _admin(request: gr.Request | None) -> str:
-    return (getattr(request, "username", None) or "admin")[:200]

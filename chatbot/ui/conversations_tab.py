@@ -163,13 +163,14 @@ def conversation_query(
         unanswered_only=bool(unanswered_only),
         thumbs_down_only=bool(thumbs_down_only),
         kb=None if kb in (None, "", ALL_KBS) else kb,
-        date_from=_day(date_from, "From"),
-        date_to=_day(date_to, "To"),
+        date_from=day_from_text(date_from, "From"),
+        date_to=day_from_text(date_to, "To"),
         page=max(0, page),
     )
 
 
-def _day(text: str | None, label: str) -> date | None:
+def day_from_text(text: str | None, label: str) -> date | None:
+    """A YYYY-MM-DD date typed in a filter box; None when empty; ValueError saying what is wrong."""
     if not (text or "").strip():
         return None
     try:

@@ -11,7 +11,7 @@ from chatbot.insights.knowledge_gaps import Topic
 from chatbot.insights.service import InsightsService
 from chatbot.ui.conversations_tab import ALL_KBS
 from chatbot.ui.metrics_panel import MetricsPanel
-from chatbot.ui.rendering import escape_markdown
+from chatbot.ui.rendering import admin_name, escape_markdown
 from chatbot.ui.test_set_panel import TestSetPanel
 from knowledge.errors import RagdeskError
 
@@ -114,7 +114,7 @@ class InsightsTab:
             if entry_id:
                 entry = self.insights.faq.update_draft(entry_id, answer)
             else:
-                entry = self.insights.draft(key, answer, by=_admin(request))
+                entry = self.insights.draft(key, answer, by=admin_name(request))
         except RagdeskError as e:
             return str(e), gr.skip(), gr.skip()
         return f"Saved as draft #{entry.id}; nothing is live until it is approved.", entry.id, self._entries(None)
@@ -122,8 +122,8 @@ class InsightsTab:
     def _on_approve(self, kb: str | None, key: str, entry_id: int, answer: str, request: gr.Request) -> tuple[Any, ...]:
         try:
             if not entry_id:
-                entry_id = self.insights.draft(key, answer, by=_admin(request)).id
-            entry = self.insights.approve(entry_id, answer, _admin(request))
+                entry_id = self.insights.draft(key, answer, by=admin_name(request)).id
+            entry = self.insights.approve(entry_id, answer, admin_name(request))
         except RagdeskError as e:
             return str(e), entry_id or gr.skip(), *([gr.skip()] * 5), gr.Group(visible=True)
         done = (
@@ -158,7 +158,3 @@ def topic_markdown(topic: Topic) -> str:
 
 def _count(n: int, thing: str) -> str:
     return f"{n:,} {thing}{'' if n == 1 else 's'}"
-
-
-def _admin(request: gr.Request | None) -> str:
-    return (getattr(request, "username", None) or "admin")[:200]

@@ -12,7 +12,7 @@ import gradio as gr
 import pandas as pd
 
 from chatbot.insights.support_metrics import DayFigures, MetricsQuery, MetricsReport, SupportMetrics
-from chatbot.ui.conversations_tab import ALL_KBS
+from chatbot.ui.conversations_tab import ALL_KBS, day_from_text
 from knowledge.errors import RagdeskError
 
 DEFAULT_DAYS = 30
@@ -54,7 +54,7 @@ class MetricsPanel:
             query = metrics_query(kb, since, until)
             report = self.metrics.report(query)
         except RagdeskError as e:
-            return kb_choices, gr.skip(), gr.skip(), f"**{e}**", *([gr.skip()] * 5)
+            return kb_choices, gr.skip(), gr.skip(), str(e), *([gr.skip()] * 5)
         dates = (query.date_from.isoformat(), query.date_to.isoformat())  # type: ignore[union-attr]
         plots = plot_frames(report)
         csv = self._csv_file(report) if not report.empty else None
@@ -74,22 +74,16 @@ class MetricsQueryError(RagdeskError):
 def metrics_query(kb: str | None, since: str | None, until: str | None, today: date | None = None) -> MetricsQuery:
     """The period asked for, the last 30 days by default (UTC days, both ends included)."""
     today = today or datetime.now(UTC).date()
-    last = _day(until, "To") or today
-    first = _day(since, "From") or last - timedelta(days=DEFAULT_DAYS - 1)
+    try:
+        last = day_from_text(until, "To") or today
+        first = day_from_text(since, "From") or last - timedelta(days=DEFAULT_DAYS - 1)
+    except ValueError as e:
+        raise MetricsQueryError(str(e)) from None
     if first > last:
         raise MetricsQueryError(f"The period starts ({first}) after it ends ({last}).")
     if (last - first).days > 3660:
         raise MetricsQueryError("A period is at most ten years.")
     return MetricsQuery(None if kb in (None, "", ALL_KBS) else kb, first, last)
-
-
-def _day(text: str | None, label: str) -> date | None:
-    if not text or not text.strip():
-        return None
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise MetricsQueryError(f"{label}: '{text.strip()}' is not a date like 2026-01-31.") from None
 
 
 def summary(report: MetricsReport) -> str:

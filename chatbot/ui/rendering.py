@@ -16,6 +16,7 @@ import hashlib
 import html
 import re
 from collections import defaultdict
+from typing import Any
 
 from chatbot.ui.strings import SOURCES_HEADING, TYPING
 from knowledge.retriever import Source
@@ -169,3 +170,8 @@ def _anchor(key: str, number: int) -> str:
 def _digest(answer: str, sources: list[Source]) -> str:
     text = "\0".join([answer, *(s.chunk_id for s in sources)])
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def admin_name(request: Any) -> str:
+    """Who is signed in to the admin pages, as records keep it (the password login's or proxy's user, else admin)."""
+    return (getattr(request, "username", None) or "admin")[:200]
