@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import Any
 
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from knowledge.registry import (
     READY,
@@ -18,13 +19,14 @@ from knowledge.registry import (
     DocumentRow,
     KeywordChunkRow,
     KeywordTermRow,
-    keyword_rows,
+    insert_keyword_postings,
     term,
 )
 from knowledge.tokens import tokenize
 
 __all__ = ["KeywordIndex", "KeywordPostings", "tokenize"]
 K1, B = 1.5, 0.75
+CHEAP_SHARE = 0.05  # a word in at most this share of the chunks has its postings read in full from the start
 
 
 class KeywordIndex:
@@ -60,9 +62,47 @@ class KeywordIndex:
         if not chunks or not frequencies:
             return []
         weight = {t: asked[t] * math.log(1 + (chunks - df + 0.5) / (df + 0.5)) for t, df in frequencies.items()}
-        best = self._postings.keyword_scores(self._kb, weight, average_length, k, K1, B)
+        best = self._postings.keyword_scores(self._kb, weight, frequencies, (chunks, average_length), k)
         found = self._postings.ready_chunks_by_id([chunk_id for chunk_id, _ in best])
         return [(found[chunk_id], score) for chunk_id, score in best if chunk_id in found and score > 0]
+
+
+class _Scoring:
+    """The SQL that scores chunks for one question: BM25 summed in the database over the covering index."""
+
+    def __init__(self, kb: str, weights: dict[str, float], average_length: float) -> None:
+        self.kb, self.weights, self.average_length = kb, weights, max(average_length, 1e-9)
+
+    def contribution(self, t: type[KeywordTermRow], tokens: list[str]) -> ColumnElement[Any]:
+        """weight × tf / (tf + k1 (1 - b + b length / average length)) of one posting."""
+        weight = case(*((t.token == token, self.weights[token]) for token in tokens), else_=0.0)
+        return weight * t.tf / (t.tf + (K1 * (1 - B) + (K1 * B / self.average_length) * t.length))
+
+    def best(
+        self, telling: list[str], common: list[str], k: int, leaders: int | None = None, cut: float | None = None
+    ) -> Select[Any]:
+        """The k best chunks holding a telling word, each scored over all the words. leaders: score only the
+        chunks whose telling words score best; cut: only those whose telling words score above it."""
+        t = KeywordTermRow
+        partial = func.sum(self.contribution(t, telling)).label("partial")
+        candidates = select(t.chunk_id, partial).where(t.kb == self.kb, t.token.in_(telling)).group_by(t.chunk_id)
+        if cut is not None:
+            candidates = candidates.having(partial > cut)
+        if leaders is not None:
+            candidates = candidates.order_by(partial.desc(), t.chunk_id).limit(leaders)
+        found = candidates.subquery()
+        if not common:
+            return select(found.c.chunk_id, found.c.partial).order_by(found.c.partial.desc(), found.c.chunk_id).limit(k)
+        o = aliased(KeywordTermRow)
+        score = (found.c.partial + func.coalesce(func.sum(self.contribution(o, common)), 0.0)).label("score")
+        joined = and_(o.kb == self.kb, o.token.in_(common), o.chunk_id == found.c.chunk_id)
+        return (
+            select(found.c.chunk_id, score)
+            .select_from(found.outerjoin(o, joined))
+            .group_by(found.c.chunk_id, found.c.partial)
+            .order_by(score.desc(), found.c.chunk_id)
+            .limit(k)
+        )
 
 
 class KeywordPostings:
@@ -89,23 +129,30 @@ class KeywordPostings:
             return {token: int(n) for token, n in s.execute(stmt)}
 
     def keyword_scores(
-        self, kb: str, weights: dict[str, float], average_length: float, k: int, k1: float, b: float
+        self, kb: str, weights: dict[str, float], frequencies: dict[str, int], stats: tuple[int, float], k: int
     ) -> list[tuple[str, float]]:
-        """The k best (chunk id, BM25 score): sum over the query's tokens of weight × tf / (tf + k1 (1 - b + b
-        length / average length)), added up in the database (one indexed scan, no rows to Python)."""
-        t = KeywordTermRow
-        weight = case(*((t.token == token, w) for token, w in weights.items()), else_=0.0)
-        norm = k1 * (1 - b) + (k1 * b / max(average_length, 1e-9)) * t.length
-        score = func.sum(weight * t.tf / (t.tf + norm)).label("score")
-        stmt = (
-            select(t.chunk_id, score)
-            .where(t.kb == kb, t.token.in_(list(weights)))
-            .group_by(t.chunk_id)
-            .order_by(score.desc(), t.chunk_id)
-            .limit(k)
-        )
+        """The k best (chunk id, BM25 score), as summing every posting of the question's words would rank them,
+        without reading every posting of its common words (MaxScore, Turtle and Flood 1995). A word adds less
+        than its weight to any chunk, so a chunk holding only words whose weights add up to less than the k-th best
+        score cannot make the k best. Two passes: the chunks of the rarest words give a floor under the k-th best
+        score; then the fewest telling words that leave the others' weights under that floor are read in full,
+        and the others' postings only for the chunks that can still make the k best."""
+        ranked = sorted(weights, key=lambda token: (-weights[token], token))  # most telling first
+        chunks, average_length = stats
+        scoring = _Scoring(kb, weights, average_length)
+        rare = sum(1 for token in ranked if frequencies[token] <= chunks * CHEAP_SHARE)
+        while rare < len(ranked) and sum(frequencies[token] for token in ranked[:rare]) < k:
+            rare += 1  # words in at least k chunks between them, or the floor would be 0
         with self._sessions() as s:
-            return [(chunk_id, float(value)) for chunk_id, value in s.execute(stmt)]
+            if rare < len(ranked):
+                leaders = s.execute(scoring.best(ranked[:rare], ranked[rare:], k, leaders=k)).all()
+                floor = leaders[-1][1] if len(leaders) == k else 0.0  # the k-th best score is at least this
+                for split in range(1, len(ranked)):
+                    ceiling = sum(weights[token] for token in ranked[split:])  # the most the other words add
+                    if ceiling < floor:
+                        best = scoring.best(ranked[:split], ranked[split:], k, cut=floor - ceiling - 1e-9)
+                        return [(chunk_id, float(score)) for chunk_id, score in s.execute(best)]
+            return [(chunk_id, float(score)) for chunk_id, score in s.execute(scoring.best(ranked, [], k))]
 
     def ready_chunks_by_id(self, chunk_ids: list[str]) -> dict[str, ChunkRecord]:
         with self._sessions() as s:
@@ -133,7 +180,8 @@ class KeywordPostings:
                     .where(KeywordChunkRow.chunk_id.is_(None))
                     .limit(batch)
                 ).all()
-                s.add_all(r for chunk_id, kb, text in rows for r in keyword_rows(kb, chunk_id, text))
+                for kb in {kb for _, kb, _ in rows}:
+                    insert_keyword_postings(s, kb, [(chunk_id, text) for chunk_id, k, text in rows if k == kb])
             done += len(rows)
             if len(rows) < batch:
                 return done

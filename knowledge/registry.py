@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
+    insert,
     select,
     update,
 )
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from knowledge.database import Base, utcnow
 from knowledge.tokens import tokenize
+from knowledge.write_lease import LEASE, abandoned, this_writer
 
 READY = "ready"
 INGESTING = "ingesting"
@@ -66,6 +68,8 @@ class DocumentRow(Base):
     status: Mapped[str] = mapped_column(String(20), default=INGESTING)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)  # see knowledge/write_lease.py
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ChunkRow(Base):
@@ -110,13 +114,19 @@ def term(token: str) -> str:
     return token[:MAX_TERM_CHARS]
 
 
-def keyword_rows(kb: str, chunk_id: str, text: str) -> list[KeywordTermRow | KeywordChunkRow]:
-    tokens = [term(t) for t in tokenize(text)] or [""]  # bm25s counts an empty chunk as one empty token
-    counts = Counter(tokens)
-    return [
-        KeywordChunkRow(chunk_id=chunk_id, kb=kb, length=len(tokens)),
-        *(KeywordTermRow(chunk_id=chunk_id, token=t, kb=kb, tf=n, length=len(tokens)) for t, n in counts.items()),
-    ]
+def insert_keyword_postings(s: Session, kb: str, chunks: list[tuple[str, str]]) -> None:
+    """The keyword postings of (chunk id, text) pairs, written in two bulk inserts (the chunks must exist)."""
+    lengths, postings = [], []
+    for chunk_id, text in chunks:
+        tokens = [term(t) for t in tokenize(text)] or [""]  # bm25s counts an empty chunk as one empty token
+        lengths.append({"chunk_id": chunk_id, "kb": kb, "length": len(tokens)})
+        postings += [
+            {"chunk_id": chunk_id, "token": t, "kb": kb, "tf": n, "length": len(tokens)}
+            for t, n in Counter(tokens).items()
+        ]
+    if lengths:
+        s.connection().execute(insert(KeywordChunkRow), lengths)  # Core: no ORM bookkeeping per row
+        s.connection().execute(insert(KeywordTermRow), postings)
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,21 @@ def _info(row: DocumentRow) -> DocumentInfo:
         row.updated_at,
         row.pages,
     )
+
+
+def _lease() -> dict[str, Any]:
+    return {"lease_owner": this_writer(), "lease_expires_at": utcnow() + LEASE}
+
+
+def _chunk_values(kb: str, document_id: int, chunk: ChunkRecord) -> dict[str, Any]:
+    return {
+        "id": chunk.id,
+        "document_id": document_id,
+        "kb": kb,
+        "ordinal": chunk.metadata["ordinal"],
+        "text": chunk.text,
+        "meta": chunk.metadata,
+    }
 
 
 def _kb_info(row: KnowledgeBaseRow, documents: int = 0, chunks: int = 0) -> KnowledgeBaseInfo:
@@ -265,7 +290,7 @@ class DocumentRegistry:
         transaction. Raises IntegrityError when a name is taken (e.g. the same file uploaded twice at once)."""
         with self._sessions.begin() as s:
             rows = [
-                DocumentRow(kb=kb, name=n, content_hash=h, size_bytes=b, pages=p, status=INGESTING)
+                DocumentRow(kb=kb, name=n, content_hash=h, size_bytes=b, pages=p, status=INGESTING, **_lease())
                 for n, h, b, p in documents
             ]
             s.add_all(rows)
@@ -275,28 +300,42 @@ class DocumentRegistry:
     def complete_documents(self, chunks_by_document: dict[int, list[ChunkRecord]]) -> None:
         """Store the chunk texts and their keyword postings and mark the documents ready, in one transaction."""
         with self._sessions.begin() as s:
-            for document_id, chunks in chunks_by_document.items():
+            for document_id, chunks in chunks_by_document.items():  # bulk inserts: no ORM object per posting
                 row = s.get_one(DocumentRow, document_id)
-                s.add_all(
-                    ChunkRow(
-                        id=c.id,
-                        document_id=document_id,
-                        kb=row.kb,
-                        ordinal=c.metadata["ordinal"],
-                        text=c.text,
-                        meta=c.metadata,
-                    )
-                    for c in chunks
-                )
-                s.flush()  # the chunks before their postings
-                s.add_all(r for c in chunks for r in keyword_rows(row.kb, c.id, c.text))
+                if chunks:
+                    s.connection().execute(insert(ChunkRow), [_chunk_values(row.kb, document_id, c) for c in chunks])
+                    insert_keyword_postings(s, row.kb, [(c.id, c.text) for c in chunks])
                 row.chunk_count = len(chunks)
                 row.status = READY
 
     def mark_deleting(self, document_id: int) -> None:
         """First step of a removal: from here on the document counts as absent, and a crash finishes the removal."""
         with self._sessions.begin() as s:
-            s.get_one(DocumentRow, document_id).status = DELETING
+            s.execute(update(DocumentRow).where(DocumentRow.id == document_id).values(status=DELETING, **_lease()))
+
+    def renew_leases(self, document_ids: list[int]) -> None:
+        """This writer is still at work on these documents."""
+        with self._sessions.begin() as s:
+            mine = (DocumentRow.id.in_(document_ids), DocumentRow.lease_owner == this_writer())
+            s.execute(update(DocumentRow).where(*mine).values(lease_expires_at=utcnow() + LEASE))
+
+    def unfinished_documents(self, kb: str | None = None, names: list[str] | None = None) -> list[DocumentInfo]:
+        """Documents left half-written or half-removed by a writer that is gone (see write_lease.abandoned)."""
+        return [info for info, held in self._unfinished(kb, names) if not held]
+
+    def held_document_ids(self) -> set[int]:
+        """Documents a live writer is ingesting or removing right now."""
+        return {info.id for info, held in self._unfinished() if held}
+
+    def _unfinished(self, kb: str | None = None, names: list[str] | None = None) -> list[tuple[DocumentInfo, bool]]:
+        stmt = select(DocumentRow).where(DocumentRow.status != READY)
+        if kb is not None:
+            stmt = stmt.where(DocumentRow.kb == kb)
+        if names is not None:
+            stmt = stmt.where(DocumentRow.name.in_(names))
+        now = utcnow()
+        with self._sessions() as s:
+            return [(_info(r), not abandoned(r.lease_owner, r.lease_expires_at, now)) for r in s.scalars(stmt)]
 
     def documents(self, document_ids: list[int]) -> list[DocumentInfo]:
         """The given documents, in the given order."""
@@ -322,10 +361,6 @@ class DocumentRegistry:
     def all_chunk_ids(self, kb: str) -> set[str]:
         with self._sessions() as s:
             return set(s.scalars(select(ChunkRow.id).where(ChunkRow.kb == kb)))
-
-    def unfinished_documents(self) -> list[DocumentInfo]:
-        with self._sessions() as s:
-            return [_info(r) for r in s.scalars(select(DocumentRow).where(DocumentRow.status != READY))]
 
     def ready_chunks(self, kb: str) -> list[ChunkRecord]:
         with self._sessions() as s:

@@ -32,6 +32,7 @@ from knowledge.registry import READY, ChunkRecord, DocumentInfo, DocumentRegistr
 from knowledge.retriever import HybridRetriever, reciprocal_rank_fusion
 from knowledge.settings import KnowledgeSettings
 from knowledge.store import drop_collection, new_collection_name, open_chroma_client, open_vector_store
+from knowledge.write_lease import renewed
 
 logger = logging.getLogger(__name__)
 
@@ -237,14 +238,17 @@ class KnowledgeService:
         if not documents:
             return []
         self.knowledge_base(kb)
+        for info in self.registry.unfinished_documents(kb, [d.name for d in documents]):  # a crashed write's name
+            self._purge(kb, [info.id])
         ids = self.registry.begin_documents(kb, [(d.name, d.content_hash, d.size_bytes, d.pages) for d in documents])
         records = {
             doc_id: [_record(kb, d.name, doc_id, i, c) for i, c in enumerate(d.chunks)]
             for doc_id, d in zip(ids, documents, strict=True)
         }
         try:
-            self._embed_and_store(kb, [r for rs in records.values() for r in rs])
-            self.registry.complete_documents(records)
+            with renewed(lambda: self.registry.renew_leases(ids)):
+                self._embed_and_store(kb, [r for rs in records.values() for r in rs])
+                self.registry.complete_documents(records)
         except BaseException:  # whatever stops the write, even Ctrl-C: leave no half-written document, re-raise
             try:
                 self._purge(kb, ids)
@@ -271,7 +275,8 @@ class KnowledgeService:
         if info is None:
             return False
         self.registry.mark_deleting(info.id)
-        self._purge(kb, [info.id])
+        with renewed(lambda: self.registry.renew_leases([info.id])):
+            self._purge(kb, [info.id])
         return True
 
     def _purge(self, kb: str, document_ids: list[int]) -> None:
@@ -282,7 +287,8 @@ class KnowledgeService:
 
     def reconcile(self) -> int:
         """Make registry, Chroma and keyword index agree after a crash: finish interrupted removals, roll back
-        interrupted ingests, delete vectors no registry row owns. Returns how many documents were rolled back."""
+        interrupted ingests, delete vectors no registry row owns. What a live writer (another replica, a CLI
+        ingest) is writing right now is left alone. Returns how many documents were rolled back."""
         for kb_info in self.registry.knowledge_bases_being_deleted():
             logger.warning("finishing the interrupted deletion of a knowledge base")
             self._finish_deleting(kb_info.name)
@@ -294,25 +300,45 @@ class KnowledgeService:
             logger.warning("rolling back interrupted %s of document id=%s", info.status, info.id)
             self._purge(info.kb, [info.id])
         for kb in self.registry.knowledge_base_names():
-            collection = self.vector_store(kb)._collection
-            orphans = set(collection.get(include=[])["ids"]) - self.registry.all_chunk_ids(kb)
+            orphans = self._orphan_vectors(kb)
             if orphans:
                 logger.warning("deleting %d vectors without a registry row in kb=%s", len(orphans), kb)
-                collection.delete(ids=sorted(orphans))
+                self.vector_store(kb)._collection.delete(ids=orphans)
         return len(unfinished)
+
+    def _orphan_vectors(self, kb: str) -> list[str]:
+        """Vectors no registry row owns, but for those of a document a live writer is storing. The vectors are
+        read first: a vector seen then belongs to a document begun before, now held, finished or gone."""
+        collection = self.vector_store(kb)._collection
+        vectors = set(collection.get(include=[])["ids"])
+        held, owned = self.registry.held_document_ids(), self.registry.all_chunk_ids(kb)
+        orphans = sorted(vectors - owned)
+        if not orphans or not held:
+            return orphans
+        found = collection.get(ids=orphans, include=["metadatas"])
+        metadatas = found["metadatas"] or []
+        return [i for i, m in zip(found["ids"], metadatas, strict=True) if (m or {}).get("document_id") not in held]
 
 
 def _ready_for_ingest(engine: Engine) -> None:
     """An empty database gets the knowledge tables (the app adds the rest on its first start); one made by an
     earlier version must be upgraded by the app first."""
-    tables = set(inspect(engine).get_table_names())
+    inspector = inspect(engine)
+    tables = set(inspector.get_table_names())
     if not tables:
         create_tables(engine)
         return
-    missing = {t.name for t in Base.metadata.sorted_tables if t.name in KNOWLEDGE_TABLES} - tables
+    ours = [t for t in Base.metadata.sorted_tables if t.name in KNOWLEDGE_TABLES]
+    missing = [f"no {t.name} table" for t in ours if t.name not in tables] + [
+        f"no {t.name}.{c.name} column"
+        for t in ours
+        if t.name in tables
+        for c in t.columns
+        if c.name not in {column["name"] for column in inspector.get_columns(t.name)}
+    ]
     if missing:
         raise RagdeskError(
-            f"The database was made by an earlier version (no {', '.join(sorted(missing))} table). Start the app "
+            f"The database was made by an earlier version ({', '.join(missing)}). Start the app "
             "once, or run `python -m chatbot.migrations upgrade`, then ingest again."
         )
 
@@ -341,7 +367,11 @@ def build_knowledge_service(
 ) -> KnowledgeService:
     if engine is None:  # `python -m ingest` on its own: the app migrates the schema, ingest never does
         engine = open_database(settings.sqlalchemy_url)
-        _ready_for_ingest(engine)
+        try:
+            _ready_for_ingest(engine)
+        except RagdeskError:
+            engine.dispose()
+            raise
     registry = DocumentRegistry(sessionmaker(engine, expire_on_commit=False))
     chroma = open_chroma_client(settings.vector_store, settings.data_dir)
     service = KnowledgeService(settings, embeddings or build_embeddings(settings.embeddings), registry, chroma)

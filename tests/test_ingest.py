@@ -1,5 +1,6 @@
 """Ingest writes documents whole to registry, Chroma and keyword index, and is idempotent."""
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -68,10 +69,11 @@ def test_good_files_go_in_when_a_batch_has_broken_ones(services, pipeline, tmp_p
     assert [d.name for d in services.knowledge.list_documents("default")] == ["good.md"]
 
 
-def test_interrupted_ingest_and_removal_are_finished_when_the_service_starts(make_services) -> None:
+def test_interrupted_ingest_and_removal_are_finished_when_the_service_starts(make_services, monkeypatch) -> None:
     services = make_services()
     IngestPipeline(services.knowledge).ingest_files([SAMPLES / "warranty.pdf", SAMPLES / "shipping.html"], "default")
     registry, collection = services.knowledge.registry, services.knowledge.vector_store("default")._collection
+    monkeypatch.setattr("knowledge.registry.this_writer", lambda: f"{socket.gethostname()}:{2**31}:0")  # crashed
     # A crash between writing Chroma and completing the registry row...
     (half,) = registry.begin_documents("default", [("half.md", "hash", 10, None)])
     collection.add(ids=["half-1"], embeddings=[[0.1] * 384], documents=["x"], metadatas=[{"document_id": half}])
