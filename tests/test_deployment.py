@@ -62,14 +62,28 @@ def test_the_load_balancer_is_sticky_and_reaches_both_replicas() -> None:
     assert "proxy_buffering off;" in config
 
 
-def test_docker_compose_accepts_the_file() -> None:
+def compose_command() -> list[str] | None:
+    """`docker compose` (v2) where installed, else Debian's `docker-compose` (1.29, which `make test` installs):
+    both read the file against the Compose specification without a Docker daemon."""
     docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
-        pytest.skip("docker compose is not installed here")
-    done = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "--profile", "gpu", "config", "--quiet"],
-        capture_output=True,
-        text=True,
-        env={"POSTGRES_PASSWORD": "test", "PATH": "/usr/bin:/bin"},
-    )
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    return [standalone] if standalone else None
+
+
+def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
+    command = compose_command()
+    if command is None:
+        pytest.skip("neither docker compose nor docker-compose is installed here")
+
+    def config(file: Path) -> subprocess.CompletedProcess[str]:
+        arguments = [*command, "-f", str(file), "--profile", "gpu", "config", "--quiet"]
+        environment = {"POSTGRES_PASSWORD": "test", "PATH": "/usr/bin:/bin:/usr/local/bin"}
+        return subprocess.run(arguments, capture_output=True, text=True, env=environment, cwd=REPO)
+
+    done = config(COMPOSE)
     assert done.returncode == 0, done.stderr
+    broken = tmp_path / "compose.yaml"  # the same file with a misspelt key: the check can fail
+    broken.write_text(COMPOSE.read_text().replace("depends_on:", "depends_onn:", 1))
+    assert config(broken).returncode != 0
