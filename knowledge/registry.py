@@ -358,6 +358,10 @@ class DocumentRegistry:
             stmt = select(ChunkRow).where(ChunkRow.document_id == document_id).order_by(ChunkRow.ordinal)
             return [ChunkRecord(r.id, r.text, dict(r.meta)) for r in s.scalars(stmt)]
 
+    def count_chunks(self, kb: str) -> int:
+        with self._sessions() as s:
+            return s.scalar(select(func.count()).select_from(ChunkRow).where(ChunkRow.kb == kb)) or 0
+
     def all_chunk_ids(self, kb: str) -> set[str]:
         with self._sessions() as s:
             return set(s.scalars(select(ChunkRow.id).where(ChunkRow.kb == kb)))

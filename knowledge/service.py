@@ -307,9 +307,12 @@ class KnowledgeService:
         return len(unfinished)
 
     def _orphan_vectors(self, kb: str) -> list[str]:
-        """Vectors no registry row owns, but for those of a document a live writer is storing. The vectors are
-        read first: a vector seen then belongs to a document begun before, now held, finished or gone."""
+        """Vectors no registry row owns, but for those of a document a live writer is storing. Vectors are
+        counted and read before the registry: a vector seen then belongs to a document begun before, now held,
+        finished or gone."""
         collection = self.vector_store(kb)._collection
+        if collection.count() <= self.registry.count_chunks(kb):  # every vector has its row: a start reads no ids
+            return []
         vectors = set(collection.get(include=[])["ids"])
         held, owned = self.registry.held_document_ids(), self.registry.all_chunk_ids(kb)
         orphans = sorted(vectors - owned)
