@@ -1,6 +1,7 @@
 """Scale: retrieval time, memory and start time of a replica as a knowledge base grows.
 
     python bench/scale.py [--chunks 10000,100000] [--queries 200] [--keep DIR]
+    python bench/scale.py --chunks 10000,100000,1000000   # about 75 minutes on 2 cores, 13 GB of disk
 
 For each size, a throwaway data directory (SQLite and embedded Chroma, the CPU default) gets one knowledge base
 of N synthetic chunks (about 60 words each, drawn from a 20,000-word vocabulary with Zipf frequencies, as real
