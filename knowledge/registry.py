@@ -289,8 +289,9 @@ class DocumentRegistry:
         """Record (name, hash, size, pages) documents as ingesting, before any chunk is written anywhere; one
         transaction. Raises IntegrityError when a name is taken (e.g. the same file uploaded twice at once)."""
         with self._sessions.begin() as s:
+            lease = _lease()
             rows = [
-                DocumentRow(kb=kb, name=n, content_hash=h, size_bytes=b, pages=p, status=INGESTING, **_lease())
+                DocumentRow(kb=kb, name=n, content_hash=h, size_bytes=b, pages=p, status=INGESTING, **lease)
                 for n, h, b, p in documents
             ]
             s.add_all(rows)

@@ -311,7 +311,7 @@ class KnowledgeService:
         counted and read before the registry: a vector seen then belongs to a document begun before, now held,
         finished or gone."""
         collection = self.vector_store(kb)._collection
-        if collection.count() <= self.registry.count_chunks(kb):  # every vector has its row: a start reads no ids
+        if collection.count() <= self.registry.count_chunks(kb):  # no more vectors than rows: no ids read
             return []
         vectors = set(collection.get(include=[])["ids"])
         held, owned = self.registry.held_document_ids(), self.registry.all_chunk_ids(kb)

@@ -31,7 +31,9 @@ def abandoned(owner: str | None, expires_at: datetime | None, now: datetime) -> 
     host, pid, started = owner.rsplit(":", 2)
     if host == socket.gethostname():
         return not pid.isdigit() or _process_start(int(pid)) != started
-    return expires_at.replace(tzinfo=now.tzinfo) < now
+    if expires_at.tzinfo is None:  # SQLite hands back the stored UTC time without its zone
+        expires_at = expires_at.replace(tzinfo=now.tzinfo)
+    return expires_at < now
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy import text
 from knowledge.database import open_database
 from knowledge.errors import RagdeskError
 from knowledge.service import ChunkDraft, DocumentDraft, build_knowledge_service
+from knowledge.write_lease import abandoned
 
 pytestmark = pytest.mark.both_databases
 DEAD_WRITER = f"{socket.gethostname()}:{2**31}:0"  # this host, a process that cannot exist
@@ -99,3 +100,11 @@ def test_an_ingest_refuses_a_database_older_than_its_code(make_services, make_se
 
     with pytest.raises(RagdeskError, match=r"no documents\.lease_expires_at column.*chatbot\.migrations upgrade"):
         build_knowledge_service(settings)
+
+
+def test_a_lease_read_back_in_another_time_zone_is_compared_as_the_same_instant() -> None:
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    paris = timezone(timedelta(hours=1))  # PostgreSQL hands times back in its session's zone
+    assert not abandoned("elsewhere:1:1", datetime(2026, 12, 7, 13, 0, 30, tzinfo=paris), now)
+    assert abandoned("elsewhere:1:1", datetime(2026, 12, 7, 12, 59, 30, tzinfo=paris), now)
+    assert not abandoned("elsewhere:1:1", datetime(2026, 12, 7, 12, 0, 30), now)  # SQLite: UTC without its zone
